@@ -1,0 +1,53 @@
+# Throughline: `make demo` runs the main job end to end, `make test` runs the suite.
+# Both create the virtual environment on first use; nothing else needs installing.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+
+export THROUGHLINE_WAREHOUSE ?= $(CURDIR)/warehouse.duckdb
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: demo test dev bench manifest clean lock
+
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+# The dbt manifest is built before Dagster loads the definitions, never at import time.
+$(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
+	$(BIN)/throughline prepare
+
+manifest: $(MANIFEST)
+
+$(DAGSTER_HOME):
+	mkdir -p $@
+
+demo: $(MANIFEST) | $(DAGSTER_HOME)
+	$(BIN)/throughline demo
+
+test: $(MANIFEST)
+	$(BIN)/python -m pytest
+
+dev: $(MANIFEST) | $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: $(MANIFEST)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs warehouse.duckdb demo_data .dagster
+
+# Re-pin every dependency after a change to pyproject.toml.
+lock:
+	rm -rf /tmp/throughline-lock && $(PYTHON) -m venv /tmp/throughline-lock
+	/tmp/throughline-lock/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	( sed -n 1,2p constraints.txt; /tmp/throughline-lock/bin/pip freeze --exclude-editable | grep -v '^-e' ) > constraints.txt.new
+	mv constraints.txt.new constraints.txt

@@ -1,0 +1,15 @@
+"""The dbt project handle. Its manifest is built before Dagster loads the definitions
+(`throughline prepare`, run by the Makefile), never parsed at import time."""
+
+from dagster_dbt import DbtProject
+
+from orchestration.settings import DBT_PROJECT_DIR
+
+throughline_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def prepare_manifest() -> None:
+    """`dbt parse` into the project's target folder, with the dbt beside this Python."""
+    from orchestration.resources import dbt_resource
+
+    dbt_resource().cli(["parse", "--quiet"], target_path=throughline_dbt_project.target_path).wait()

@@ -1,0 +1,313 @@
+"""The demo data generator: determinism, the Segment envelope, the event contract and
+the identity mess that identity resolution is meant to clean up."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from orchestration.demo_data.generator import TRACK_EVENTS, _ZONES, _offset_minutes, generate
+
+END = datetime(2026, 3, 1, tzinfo=timezone.utc)
+DAYS = 90
+CUSTOMERS = 300
+
+
+def _digests(out_dir: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out_dir.glob("*.jsonl"))}
+
+
+def _read(out_dir: Path) -> list[tuple[str, dict]]:
+    calls = []
+    for path in sorted(out_dir.glob("events_*.jsonl")):
+        with path.open("rb") as f:
+            calls.extend((path.name, orjson.loads(line)) for line in f)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    summary = generate(CUSTOMERS, DAYS, 42, out, end=END)
+    return summary, _read(out)
+
+
+@pytest.fixture(scope="module")
+def tracks(run):
+    return [c for _, c in run[1] if c["type"] == "track"]
+
+
+def _props(tracks, event):
+    return [c["properties"] for c in tracks if c["event"] == event]
+
+
+# --- determinism -------------------------------------------------------------------
+
+def test_same_arguments_give_identical_bytes(tmp_path, run):
+    first, second = tmp_path / "a", tmp_path / "b"
+    generate(120, 30, 7, first, end=END)
+    generate(120, 30, 7, second, end=END)
+    assert _digests(first) == _digests(second)
+    assert len(_digests(first)) == 30
+
+
+def test_different_seed_gives_different_output(tmp_path):
+    generate(120, 30, 7, tmp_path / "a", end=END)
+    generate(120, 30, 8, tmp_path / "b", end=END)
+    assert _digests(tmp_path / "a") != _digests(tmp_path / "b")
+
+
+def test_a_customer_does_not_depend_on_how_many_others_there_are(tmp_path):
+    # Customers are written one after another, so a smaller run is a prefix of a larger one.
+    generate(40, 30, 3, tmp_path / "small", end=END)
+    generate(80, 30, 3, tmp_path / "large", end=END)
+    for small in sorted((tmp_path / "small").glob("*.jsonl")):
+        assert (tmp_path / "large" / small.name).read_bytes().startswith(small.read_bytes())
+
+
+def test_summary_matches_files(run, tmp_path):
+    summary, calls = run
+    assert summary.events == len(calls) == sum(summary.by_event.values())
+    assert summary.customers == CUSTOMERS
+    assert len(summary.files) == DAYS and all(p.exists() for p in summary.files)
+    assert summary.window_start == END - timedelta(days=DAYS) and summary.window_end == END
+    assert 40 <= summary.events / CUSTOMERS <= 60
+
+
+# --- envelope ----------------------------------------------------------------------
+
+REQUIRED = {
+    "track": {"type", "messageId", "timestamp", "event", "properties", "context"},
+    "page": {"type", "messageId", "timestamp", "name", "properties", "context"},
+    "identify": {"type", "messageId", "timestamp", "traits", "context"},
+    "alias": {"type", "messageId", "timestamp", "previousId", "userId", "context"},
+}
+
+
+def test_every_call_carries_its_envelope(run):
+    _, calls = run
+    types = Counter()
+    for _, call in calls:
+        types[call["type"]] += 1
+        assert REQUIRED[call["type"]] <= call.keys(), call
+        assert call.get("anonymousId") or call.get("userId")
+        ctx = call["context"]
+        assert ctx["timezone"] in _ZONES
+        assert ctx["device"]["type"] in ("ios", "android", "desktop", "tablet") and ctx["device"]["id"]
+        assert ctx["library"]["name"] and ctx["library"]["version"]
+        assert re.fullmatch(r"(192\.0\.2|198\.51\.100|203\.0\.113)\.\d{1,3}", ctx["ip"])
+        assert ctx["userAgent"]
+        if call["type"] == "page":
+            page = call["properties"]
+            assert set(page) == {"url", "path", "title", "referrer"} and ctx["page"] == page
+            assert page["url"].endswith(page["path"])
+    assert set(types) == set(REQUIRED)
+
+
+def test_message_ids_are_unique_and_uuid_shaped(run):
+    ids = [call["messageId"] for _, call in run[1]]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", i) for i in ids)
+
+
+def test_timestamps_are_inside_the_window_and_in_their_day_file(run):
+    start = END - timedelta(days=DAYS)
+    shapes = Counter()
+    for file_name, call in run[1]:
+        text = call["timestamp"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)", text), text
+        shapes["Z" if text.endswith("Z") else "offset"] += 1
+        instant = datetime.fromisoformat(text)
+        assert start <= instant < END
+        assert file_name == f"events_{instant.astimezone(timezone.utc):%Y-%m-%d}.jsonl"
+    assert shapes["Z"] > shapes["offset"] > 0
+
+
+def test_local_offsets_match_the_customers_time_zone(run):
+    zoneinfo = pytest.importorskip("zoneinfo")
+    checked = 0
+    for _, call in run[1]:
+        if call["timestamp"].endswith("Z"):
+            continue
+        instant = datetime.fromisoformat(call["timestamp"])
+        expected = instant.astimezone(zoneinfo.ZoneInfo(call["context"]["timezone"])).utcoffset()
+        assert instant.utcoffset() == expected, call["timestamp"]
+        checked += 1
+    assert checked > 100
+
+
+def test_hard_coded_dst_rules_agree_with_the_tz_database():
+    zoneinfo = pytest.importorskip("zoneinfo")
+    first_hour = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()) // 3600
+    for tz in _ZONES:
+        try:
+            zone = zoneinfo.ZoneInfo(tz)
+        except zoneinfo.ZoneInfoNotFoundError:
+            pytest.skip("no tz database on this machine")
+        for hour in range(first_hour, first_hour + 3 * 366 * 24):
+            moment = datetime.fromtimestamp(hour * 3600, timezone.utc)
+            assert _offset_minutes(tz, hour) * 60 == moment.astimezone(zone).utcoffset().total_seconds(), (tz, moment)
+
+
+def test_days_files_are_named_after_the_window():
+    # Window [end - days, end): a 2-day run ending 2026-03-01 writes Feb 27 and 28.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = generate(5, 2, 1, Path(tmp), end=END)
+        assert [p.name for p in summary.files] == ["events_2026-02-27.jsonl", "events_2026-02-28.jsonl"]
+
+
+# --- event contract ----------------------------------------------------------------
+
+def test_vocabulary_is_exactly_the_documented_one(tracks):
+    assert set(c["event"] for c in tracks) == set(TRACK_EVENTS)
+
+
+EXPECTED_PROPERTIES = {
+    "session_started": {"session_id"},
+    "pricing_page_viewed": {"plan_viewed"},
+    "signup_started": {"method"},
+    "signup_completed": {"method", "plan"},
+    "product_viewed": {"product_id", "sku", "name", "category", "price", "currency"},
+    "search_performed": {"query", "results_count"},
+    "cart_added": {"cart_id", "product_id", "sku", "name", "category", "price", "quantity", "currency"},
+    "checkout_started": {"cart_id", "revenue", "currency", "products"},
+    "subscription_started": {"subscription_id", "plan", "interval", "mrr", "currency"},
+    "subscription_upgraded": {"subscription_id", "from_plan", "to_plan", "mrr", "currency"},
+    "subscription_renewed": {"subscription_id", "plan", "mrr", "currency"},
+    "cancel_initiated": {"subscription_id", "reason"},
+    "onboarding_step_completed": {"step", "step_number"},
+    "feature_used": {"feature"},
+    "integration_connected": {"integration"},
+    "invite_sent": {"invite_count"},
+    "help_article_viewed": {"article_id", "title"},
+    "newsletter_subscribed": {"source", "list"},
+}
+
+
+def test_properties_have_the_documented_shape(tracks):
+    for call in tracks:
+        event, props = call["event"], call["properties"]
+        if event == "purchase_made":
+            assert {"order_id", "cart_id", "revenue", "currency", "products"} <= props.keys()
+            assert props.keys() <= {"order_id", "cart_id", "revenue", "currency", "products", "coupon", "discount"}
+        elif event.endswith(("_consent_given", "_consent_withdrawn")):
+            assert set(props) == {"source"}
+        else:
+            assert set(props) == EXPECTED_PROPERTIES[event], call
+    assert {p["plan"] for p in _props(tracks, "signup_completed")} == {"trial"}
+    assert {p["plan"] for p in _props(tracks, "subscription_started")} <= {"starter", "pro", "business"}
+    assert {p["interval"] for p in _props(tracks, "subscription_started")} == {"month", "year"}
+    steps = {(p["step"], p["step_number"]) for p in _props(tracks, "onboarding_step_completed")}
+    assert steps == {("create_project", 1), ("invite_team", 2), ("connect_integration", 3),
+                     ("import_data", 4), ("create_report", 5)}
+
+
+def test_purchase_revenue_equals_its_product_lines(tracks):
+    purchases = _props(tracks, "purchase_made")
+    assert purchases and any("coupon" in p for p in purchases)
+    for props in purchases:
+        subtotal = sum(round(line["price"] * 100) * line["quantity"] for line in props["products"])
+        discount = round(props.get("discount", 0) * 100)
+        assert round(props["revenue"] * 100) == subtotal - discount
+        assert ("coupon" in props) == ("discount" in props)
+        assert props["revenue"] == round(props["revenue"], 2)
+    for props in _props(tracks, "checkout_started"):
+        assert round(props["revenue"] * 100) == sum(round(l["price"] * 100) * l["quantity"] for l in props["products"])
+
+
+def test_currency_follows_country(run):
+    _, calls = run
+    currency_by_zone = defaultdict(set)
+    for _, call in calls:
+        if call["type"] == "track" and "currency" in call["properties"]:
+            currency_by_zone[call["context"]["timezone"]].add(call["properties"]["currency"])
+    assert currency_by_zone["Europe/London"] == {"GBP"}
+    assert currency_by_zone["Europe/Berlin"] == {"EUR"}
+    assert currency_by_zone["America/New_York"] == {"USD"}
+
+
+def test_every_visit_starts_with_session_started(run):
+    # The first call of each customer device in the window is a session_started,
+    # unless the visit began before the window.
+    first_seen = {}
+    for _, call in run[1]:
+        first_seen.setdefault(call["anonymousId"] if "anonymousId" in call else call["userId"], call)
+    starts = sum(1 for c in first_seen.values() if c.get("event") == "session_started")
+    assert starts / len(first_seen) > 0.8
+
+
+# --- identity ----------------------------------------------------------------------
+
+def test_identity_stitching_material_is_present(run):
+    _, calls = run
+    identifies = [c for _, c in calls if c["type"] == "identify"]
+    assert any("userId" in c for c in identifies)
+    assert any("userId" not in c and set(c["traits"]) == {"email"} for c in identifies)  # newsletter leads
+    anon_by_user = defaultdict(set)
+    for _, call in calls:
+        if call.get("userId") and call.get("anonymousId"):
+            anon_by_user[call["userId"]].add(call["anonymousId"])
+    assert any(len(anons) >= 2 for anons in anon_by_user.values())  # one person, several devices
+    users = {c["userId"] for _, c in calls if c.get("userId")}
+    anonymous_only = {c["anonymousId"] for _, c in calls if not c.get("userId")} - set().union(*anon_by_user.values())
+    assert users and len(anonymous_only) > len(users) / 4  # plenty of people never identify
+    aliases = [c for _, c in calls if c["type"] == "alias"]
+    assert aliases and all(a["previousId"] != a["userId"] for a in aliases)
+    traits = [c["traits"] for c in identifies if "first_name" in c["traits"]]
+    assert traits and all(re.fullmatch(r"[A-Z]{2}", t["country"]) for t in traits)
+    assert any("company" in t for t in traits)
+    datetime.fromisoformat(traits[0]["created_at"])
+
+
+def test_emails_and_phones_arrive_messy(run):
+    _, calls = run
+    emails = [c["traits"]["email"] for _, c in calls if c["type"] == "identify" and "email" in c["traits"]]
+    assert any(e != e.strip() for e in emails)
+    assert any(e.strip() == e.strip().upper() for e in emails)
+    assert any(e.strip() != e.strip().lower() for e in emails)
+    assert all("@" in e for e in emails)
+    domains = {e.strip().lower().rsplit("@", 1)[1] for e in emails}
+    assert all(d.endswith((".example", "example.com", "example.org", "example.net")) or d == "test.com" for d in domains)
+
+    phones = [c["traits"]["phone"] for _, c in calls if c["type"] == "identify" and "phone" in c["traits"]]
+    stripped = [p.strip() for p in phones]
+    assert any(re.fullmatch(r"\(\d{3}\) 555-01\d\d", p) for p in stripped)  # US national
+    assert any(p.startswith("+1 ") for p in stripped)  # US international
+    assert any(re.fullmatch(r"0\d[\d ]+", p) and not p.startswith("00") for p in stripped)  # trunk-prefixed national
+    assert any(p.startswith("+44") for p in stripped) or any(p.startswith("0044") for p in stripped)
+
+
+def test_junk_identifiers_are_shared_by_several_people(run):
+    _, calls = run
+    users_by_email = defaultdict(set)
+    users_by_anonymous = defaultdict(set)
+    zero_phone_users = set()
+    for _, call in calls:
+        if call["type"] == "identify":
+            traits = call["traits"]
+            if "email" in traits and "userId" in call:
+                users_by_email[traits["email"].strip().lower()].add(call["userId"])
+            if traits.get("phone") == "0000000000":
+                zero_phone_users.add(call.get("userId"))
+        if call.get("anonymousId") in ("null", "-1", "anonymous") and call.get("userId"):
+            users_by_anonymous[call["anonymousId"]].add(call["userId"])
+    assert len(users_by_email["test@test.com"]) >= 2
+    assert sum(len(users) for users in users_by_anonymous.values()) >= 2
+    assert len(zero_phone_users) >= 2
+    # Real addresses stay unique to one person.
+    assert all(len(u) == 1 for e, u in users_by_email.items() if e != "test@test.com")
+
+
+def test_invalid_arguments_are_rejected(tmp_path):
+    with pytest.raises(ValueError):
+        generate(10, 0, 1, tmp_path)
+    with pytest.raises(ValueError):
+        generate(-1, 5, 1, tmp_path)

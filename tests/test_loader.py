@@ -1,0 +1,194 @@
+"""`throughline load`: idempotent by messageId, every bad row rejected with its reason,
+and rows read = loaded + duplicates + rejected for every file and format."""
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.cli import main
+from orchestration.ingest.loader import load_file
+from orchestration.warehouse import raw_layer
+
+
+def call(message_id: str, **fields) -> dict:
+    base = {
+        "type": "track",
+        "messageId": message_id,
+        "userId": "user-1",
+        "event": "purchase_made",
+        "timestamp": "2026-03-01T10:00:00Z",
+        "properties": {"order_id": f"order-{message_id}", "revenue": 12.5},
+        "context": {"timezone": "Europe/Berlin", "device": {"id": "d1", "type": "ios"}},
+    }
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+GOOD = [
+    call("t1"),
+    call("t2", userId=None, anonymousId="anon-1"),
+    call("t3", userId=42),  # numeric ids are accepted as strings
+    {"type": "identify", "messageId": "i1", "anonymousId": "anon-1", "userId": "user-1",
+     "traits": {"email": " Ada@Example.COM "}, "timestamp": "2026-03-01T09:00:00.250+01:00"},
+    {"type": "page", "messageId": "p1", "anonymousId": "anon-1", "name": "Pricing",
+     "properties": {"path": "/pricing"}, "timestamp": "2026-03-01T08:00:00"},
+    {"type": "alias", "messageId": "a1", "previousId": "anon-1", "userId": "user-1",
+     "originalTimestamp": "2026-03-01T08:30:00Z"},
+]
+
+# (line as written to the file, the reason code it must be rejected with)
+BAD = [
+    ('{"type": "track", "messageId": "b1", "userId": "u", "event": "x", "timestamp": ', "broken_json"),
+    ('["not", "an", "object"]', "not_an_object"),
+    (json.dumps(call(None)), "missing_message_id"),
+    (json.dumps(call("b4", type="screen")), "unknown_type"),
+    (json.dumps(call("b5", userId=None)), "missing_identity"),
+    (json.dumps(call("b6", timestamp=None)), "missing_timestamp"),
+    (json.dumps(call("b7", timestamp="last tuesday")), "unparseable_timestamp"),
+    (json.dumps(call("b8", timestamp="1970-01-01T00:00:00Z")), "implausible_timestamp"),
+    (json.dumps(call("b9", event="  ")), "missing_event_name"),
+    (json.dumps({"type": "alias", "messageId": "b10", "userId": "u", "timestamp": "2026-03-01T08:30:00Z"}), "incomplete_alias"),
+    (json.dumps(call("b11", properties=["a", "list"])), "bad_field_type"),
+    (json.dumps(call("b12", userId={"id": 1})), "bad_identifier"),
+]
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def raw_counts(path: Path) -> tuple[int, int]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("select (select count(*) from raw.events), (select count(*) from raw.rejects)").fetchone()
+
+
+def test_good_and_bad_rows_are_counted_and_each_reject_has_its_reason(warehouse, tmp_path):
+    lines = [json.dumps(c) for c in GOOD] + [line for line, _ in BAD]
+    source = write_jsonl(tmp_path / "mixed.jsonl", lines)
+
+    with raw_layer() as con:
+        result = load_file(con, source)
+        rejects = con.execute("select source_line, reason_code, reason, source_file from raw.rejects order by source_line").fetchall()
+
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_rejected) == (len(GOOD) + len(BAD), len(GOOD), 0, len(BAD))
+    assert [code for _, code, _, _ in rejects] == [code for _, code in BAD]
+    assert [line for line, _, _, _ in rejects] == list(range(len(GOOD) + 1, len(GOOD) + len(BAD) + 1))
+    assert all(file == str(source.resolve()) for *_, file in rejects)
+    assert all(len(reason) > 15 for _, _, reason, _ in rejects), "every reason is a sentence, not just a code"
+
+
+def test_loading_the_same_file_twice_changes_nothing(warehouse, tmp_path):
+    lines = [json.dumps(c) for c in GOOD] + [line for line, _ in BAD]
+    source = write_jsonl(tmp_path / "mixed.jsonl", lines)
+    with raw_layer() as con:
+        load_file(con, source)
+    before = raw_counts(warehouse)
+
+    with raw_layer() as con:
+        again = load_file(con, source)
+
+    assert raw_counts(warehouse) == before == (len(GOOD), len(BAD))
+    assert (again.rows_loaded, again.rows_duplicate, again.rows_rejected) == (0, len(GOOD), len(BAD))
+
+
+def test_repeats_within_a_file_keep_the_first(warehouse, tmp_path):
+    first = call("dup", properties={"revenue": 1})
+    second = call("dup", properties={"revenue": 2})
+    source = write_jsonl(tmp_path / "dups.jsonl", [json.dumps(first), json.dumps(second), json.dumps(call("other"))])
+    with raw_layer() as con:
+        result = load_file(con, source, batch_rows=1)  # repeats also across batches
+        kept = con.execute("select properties, source_line from raw.events where message_id = 'dup'").fetchall()
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate) == (3, 2, 1)
+    assert kept == [('{"revenue":1}', 1)]
+
+
+def test_timestamps_are_stored_in_utc(warehouse, tmp_path):
+    source = write_jsonl(tmp_path / "tz.jsonl", [json.dumps(c) for c in GOOD])
+    with raw_layer() as con:
+        load_file(con, source)
+        stored = dict(con.execute("select message_id, strftime(occurred_at, '%Y-%m-%d %H:%M:%S.%g') from raw.events").fetchall())
+    assert stored["i1"] == "2026-03-01 08:00:00.250"  # +01:00 converted
+    assert stored["p1"] == "2026-03-01 08:00:00.000"  # no offset: taken as UTC
+    assert stored["a1"] == "2026-03-01 08:30:00.000"  # originalTimestamp when timestamp is absent
+
+
+def test_csv_gzip_and_parquet_load_like_jsonl(warehouse, tmp_path):
+    rows = [
+        {"type": "track", "message_id": "c1", "user_id": "u1", "event": "cart_added",
+         "timestamp": "2026-03-02T12:00:00Z", "properties": json.dumps({"sku": "A"}), "context.timezone": "Asia/Tokyo"},
+        {"type": "track", "message_id": "c2", "user_id": "", "event": "cart_added",
+         "timestamp": "2026-03-02T12:00:00Z", "properties": "{}", "context.timezone": ""},
+        {"type": "track", "message_id": "c3", "user_id": "u1", "event": "cart_added",
+         "timestamp": "2026-03-02T12:00:00Z", "properties": "{broken", "context.timezone": ""},
+    ]
+    csv_path = tmp_path / "calls.csv"
+    header = list(rows[0])
+    with open(csv_path, "w", newline="") as f:
+        import csv
+
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    gz_path = tmp_path / "calls.jsonl.gz"
+    with gzip.open(gz_path, "wt") as f:
+        f.write(json.dumps(call("g1")) + "\n" + json.dumps(call("g2")) + "\n")
+
+    parquet_path = tmp_path / "calls.parquet"
+    pq.write_table(pa.table({
+        "type": ["track", "identify"],
+        "messageId": ["q1", "q2"],
+        "userId": ["u1", "u2"],
+        "event": ["purchase_made", None],
+        "timestamp": pa.array([1772400000000000, 1772400000000000], pa.timestamp("us", tz="UTC")),
+        "traits": [None, {"email": "x@example.com"}],
+    }), parquet_path)
+
+    with raw_layer() as con:
+        from_csv = load_file(con, csv_path)
+        from_gz = load_file(con, gz_path)
+        from_parquet = load_file(con, parquet_path)
+        csv_row = con.execute("select properties, context from raw.events where message_id = 'c1'").fetchone()
+        traits = con.execute("select traits, occurred_at from raw.events where message_id = 'q2'").fetchone()
+        reasons = con.execute("select source_line, reason_code from raw.rejects order by 1").fetchall()
+
+    assert (from_csv.rows_read, from_csv.rows_loaded, from_csv.rows_rejected) == (3, 1, 2)
+    assert reasons == [(3, "missing_identity"), (4, "broken_json")]  # CSV lines count the header
+    assert json.loads(csv_row[0]) == {"sku": "A"} and json.loads(csv_row[1]) == {"timezone": "Asia/Tokyo"}
+    assert (from_gz.rows_read, from_gz.rows_loaded) == (2, 2)
+    assert (from_parquet.rows_read, from_parquet.rows_loaded) == (2, 2)
+    assert json.loads(traits[0]) == {"email": "x@example.com"}
+    assert str(traits[1]) == "2026-03-01 21:20:00"
+
+
+def test_cli_prints_counts_and_refuses_missing_or_unsupported_files(warehouse, tmp_path, capsys):
+    source = write_jsonl(tmp_path / "mixed.jsonl", [json.dumps(c) for c in GOOD] + [BAD[0][0]])
+    assert main(["load", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "mixed.jsonl" in out and "raw.rejects" in out
+    assert [int(n) for n in out.splitlines()[-2].split()[-4:]] == [len(GOOD) + 1, len(GOOD), 0, 1]
+
+    assert main(["load", str(tmp_path / "nope.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["load", str(tmp_path / "notes.txt")]) == 2
+    assert "unsupported file type" in capsys.readouterr().err
+
+    assert main(["load", str(tmp_path / "mixed.jsonl"), str(tmp_path)]) == 0  # a folder loads its supported files
+
+
+def test_loads_table_reconciles(warehouse, tmp_path):
+    source = write_jsonl(tmp_path / "mixed.jsonl", [json.dumps(c) for c in GOOD] + [line for line, _ in BAD])
+    with raw_layer() as con:
+        load_file(con, source)
+        load_file(con, source)
+        rows = con.execute("select rows_read, rows_loaded, rows_duplicate, rows_rejected from raw.loads").fetchall()
+    assert len(rows) == 2
+    assert all(read == loaded + dup + rejected for read, loaded, dup, rejected in rows)
