@@ -30,7 +30,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def load_paths(paths: list[Path], *, quiet: bool = False) -> int:
-    from orchestration.ingest.loader import FileLoad, expand_paths, load_file
+    from orchestration.ingest.loader import LOADER_MEMORY_LIMIT, FileLoad, expand_paths, load_file
     from orchestration.summary import format_table
     from orchestration.warehouse import raw_layer
 
@@ -40,7 +40,7 @@ def load_paths(paths: list[Path], *, quiet: bool = False) -> int:
         return 2
     total = FileLoad("total")
     rows = []
-    with raw_layer() as con:
+    with raw_layer(memory_limit=LOADER_MEMORY_LIMIT) as con:
         for path in files:
             result = load_file(con, path)
             total.add(result)

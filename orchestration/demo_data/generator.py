@@ -12,7 +12,7 @@ two in step.
 
 from __future__ import annotations
 
-import calendar
+import importlib.resources
 import random
 import time
 import unicodedata
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 try:  # orjson is a project dependency; the fallback only keeps the module importable.
     import orjson
@@ -256,54 +257,20 @@ _IP_PREFIXES = ("192.0.2", "198.51.100", "203.0.113")  # RFC 5737 documentation 
 
 # --- time -------------------------------------------------------------------------
 
-# Standard offset (minutes) and DST rule per zone. Hard-coded rather than read from the
-# system tz database so the output is byte-identical on any machine.
-_ZONES = {
-    "America/New_York": (-300, "us"),
-    "America/Los_Angeles": (-480, "us"),
-    "Europe/London": (0, "eu"),
-    "Europe/Berlin": (60, "eu"),
-    "Australia/Sydney": (600, "au"),
-    "Asia/Tokyo": (540, None),
-    "Asia/Kolkata": (330, None),
-    "America/Sao_Paulo": (-180, None),  # no DST since 2019
-}
-
-
-def _utc_ms(year: int, month: int, day: int, hour: int) -> int:
-    return calendar.timegm((year, month, day, hour, 0, 0)) * 1000
-
-
-def _nth_sunday(year: int, month: int, n: int) -> int:
-    first = date(year, month, 1).weekday()
-    return 1 + (6 - first) % 7 + 7 * (n - 1)
-
-
-def _last_sunday(year: int, month: int) -> int:
-    last = calendar.monthrange(year, month)[1]
-    return last - (date(year, month, last).weekday() + 1) % 7
+# Offsets come from the pinned `tzdata` package rather than the machine's tz database,
+# so the output is byte-identical on any machine.
+@lru_cache(maxsize=None)
+def _zone(tz: str) -> ZoneInfo:
+    with importlib.resources.files("tzdata.zoneinfo").joinpath(tz).open("rb") as data:
+        return ZoneInfo.from_file(data, key=tz)
 
 
 @lru_cache(maxsize=1 << 16)
 def _offset_minutes(tz: str, hour_index: int) -> int:
-    """UTC offset of `tz` during the UTC hour `hour_index` (every rule here switches on
-    a whole UTC hour, so caching per hour is exact)."""
-    std, rule = _ZONES[tz]
-    if rule is None:
-        return std
-    ms = hour_index * HOUR_MS
-    year = datetime.fromtimestamp(ms / 1000, timezone.utc).year
-    if rule == "us":  # 2nd Sunday of March 02:00 local standard .. 1st Sunday of November 02:00 local daylight
-        start = _utc_ms(year, 3, _nth_sunday(year, 3, 2), 2) - std * MINUTE_MS
-        end = _utc_ms(year, 11, _nth_sunday(year, 11, 1), 2) - (std + 60) * MINUTE_MS
-        dst = start <= ms < end
-    elif rule == "eu":  # last Sunday of March 01:00 UTC .. last Sunday of October 01:00 UTC
-        dst = _utc_ms(year, 3, _last_sunday(year, 3), 1) <= ms < _utc_ms(year, 10, _last_sunday(year, 10), 1)
-    else:  # "au", southern summer: until 1st Sunday of April 03:00 daylight, from 1st Sunday of October 02:00 standard
-        ends = _utc_ms(year, 4, _nth_sunday(year, 4, 1), 3) - (std + 60) * MINUTE_MS
-        starts = _utc_ms(year, 10, _nth_sunday(year, 10, 1), 2) - std * MINUTE_MS
-        dst = ms < ends or ms >= starts
-    return std + 60 if dst else std
+    """UTC offset of `tz` during the UTC hour `hour_index` (zones here switch on whole
+    UTC hours, so caching per hour is exact)."""
+    instant = datetime.fromtimestamp(hour_index * 3600, timezone.utc)
+    return int(instant.astimezone(_zone(tz)).utcoffset().total_seconds()) // 60
 
 
 @lru_cache(maxsize=1 << 14)
@@ -551,7 +518,7 @@ class _Customer:
         if junk_anonymous:
             self.devices[0].anonymous_id = junk_anonymous
 
-        self.t = self.t0
+        self.t = 0  # the session clock, in epoch ms; set by each planned visit
         self.device = self.devices[0]
         self.account_created = False
         self.consent = {"email": False, "sms": False, "push": False}
@@ -664,8 +631,8 @@ class _Customer:
         traits = {"email": _messy_email(self.rng, self.email)}
         if self.rng.random() < 0.3:
             phone = self._phone_text()
-            if phone:
-                traits["phone"] = phone
+            if phone:  # a national-format number is only parseable with its country
+                traits["phone"], traits["country"] = phone, self.country
         self.identify(traits)
 
     def _give_consent(self, channel: str, source: str) -> None:
@@ -805,6 +772,7 @@ class _Customer:
             "withdraw_email": self._s_withdraw, "withdraw_sms": self._s_withdraw, "withdraw_push": self._s_withdraw,
         }
         rng = self.rng
+        self.t = 0  # planning may move t0 earlier; the clock must not lag behind the plan
         for start, _, kind, device in self.plan:
             if start >= self.end_ms or start >= self.stop_ms:
                 break

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -20,9 +20,12 @@ import pyarrow as pa
 from orchestration.ingest.readers import format_of, read_calls
 from orchestration.ingest.segment_spec import RawEvent, RejectedCall, parse_call
 
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 
-EVENT_COLUMNS = [f.name for f in fields(RawEvent)]
+EVENT_COLUMNS = list(RawEvent._fields)
+
+# The loader streams: DuckDB needs little memory for it, so cap its buffer pool.
+LOADER_MEMORY_LIMIT = "256MB"
 
 # Insert only calls whose message_id is new, keeping the first of any repeats in the batch.
 INSERT_NEW_EVENTS = """
@@ -92,7 +95,7 @@ class _FileLoader:
     def flush_events(self) -> None:
         if not self.events:
             return
-        columns = {name: [getattr(e, name) for e in self.events] for name in EVENT_COLUMNS}
+        columns = dict(zip(EVENT_COLUMNS, map(list, zip(*self.events))))
         columns["occurred_at"] = pa.array(columns["occurred_at"], pa.timestamp("us"))
         columns["source_line"] = self.event_lines
         batch = pa.table(columns)  # noqa: F841 — read by DuckDB's replacement scan

@@ -1,0 +1,284 @@
+"""The destination interface: what a sync hands a destination, and what it gets back.
+
+A sync calls ``destination.write(operation, records, target=...)`` with a batch of
+records of any size. The destination splits it at the vendor's limits, speaks the
+vendor's API, and returns exactly one ``RecordResult`` per input record, in order.
+The sync advances its ledger only from those results: ``ACCEPTED`` rows are done,
+``REJECTED`` rows carry the vendor's reason and must not be retried unchanged,
+``RETRYABLE`` rows were not delivered and may be sent again, and ``UNKNOWN`` rows
+may or may not have been delivered (the request reached a vendor that cannot
+deduplicate and no answer came back), so they are marked rather than guessed.
+
+Record fields use one vocabulary across destinations (a sync model's columns):
+  identity   email, phone, external_id, first_name, last_name
+  profile    properties (dict of custom attributes)
+  message    subject, text, html, template_id, template_data (dict), from_email
+  event      event_name, occurred_at (ISO 8601), properties, value
+Each destination documents which fields it reads.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from connectors.redaction import scrub, without_record_values
+
+
+class Operation(enum.StrEnum):
+    UPSERT_PROFILES = "upsert_profiles"
+    ADD_AUDIENCE_MEMBERS = "add_audience_members"
+    REMOVE_AUDIENCE_MEMBERS = "remove_audience_members"
+    SEND_MESSAGES = "send_messages"
+    TRACK_EVENTS = "track_events"
+
+
+class RecordStatus(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    RETRYABLE = "retryable"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row to deliver. ``key`` is deterministic (an action id or a member key)
+    and doubles as the idempotency key wherever the vendor accepts one."""
+
+    key: str
+    fields: Mapping[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.fields.get(name, default)
+        return default if value is None else value
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    key: str
+    status: RecordStatus
+    reason: str | None = None
+    vendor_code: str | None = None
+    vendor_id: str | None = None  # message id, job id: what the vendor called it
+
+    @classmethod
+    def accepted(cls, key: str, vendor_id: str | None = None) -> RecordResult:
+        return cls(key, RecordStatus.ACCEPTED, vendor_id=vendor_id)
+
+    @classmethod
+    def rejected(cls, key: str, reason: str, code: str | None = None) -> RecordResult:
+        return cls(key, RecordStatus.REJECTED, reason=reason, vendor_code=code)
+
+    @classmethod
+    def retryable(cls, key: str, reason: str, code: str | None = None) -> RecordResult:
+        return cls(key, RecordStatus.RETRYABLE, reason=reason, vendor_code=code)
+
+    @classmethod
+    def unknown(cls, key: str, reason: str) -> RecordResult:
+        return cls(key, RecordStatus.UNKNOWN, reason=reason)
+
+
+@dataclass
+class WriteResult:
+    """Per-record outcomes of one ``write`` call plus what it cost."""
+
+    operation: Operation
+    results: list[RecordResult] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    duration_seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        tally = Counter(result.status.value for result in self.results)
+        return {status.value: tally.get(status.value, 0) for status in RecordStatus}
+
+    def with_status(self, status: RecordStatus) -> list[RecordResult]:
+        return [result for result in self.results if result.status is status]
+
+    def summary(self, sample_size: int = 5) -> dict[str, Any]:
+        """Metadata for Dagster and the run tables. Reasons are scrubbed of
+        personal data: vendors echo addresses and numbers in their messages."""
+        rejected = self.with_status(RecordStatus.REJECTED)[:sample_size]
+        return {
+            "operation": self.operation.value,
+            **self.counts(),
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled_seconds": round(self.throttled_seconds, 3),
+            "duration_seconds": round(self.duration_seconds, 3),
+            "rejected_sample": [
+                {"key": r.key, "code": r.vendor_code, "reason": scrub(r.reason or "")}
+                for r in rejected
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A vendor's published request rate, as ``requests`` per ``per_seconds``."""
+
+    requests: float
+    per_seconds: float = 1.0
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.per_seconds
+
+
+@dataclass(frozen=True)
+class OperationLimits:
+    max_records: int
+    max_bytes: int | None = None
+    rate: RateLimit | None = None
+    # True when the vendor deduplicates a resend of the same record (an
+    # idempotency key, an event unique_id, an upsert): such requests may be
+    # retried even when the first attempt's outcome is unknown.
+    idempotent: bool = True
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    operations: Mapping[Operation, OperationLimits]
+    max_concurrency: int = 1  # >1 only for one-message-per-request APIs
+    needs_target: frozenset[Operation] = frozenset()  # operations that need a list/audience id
+
+    def limits(self, operation: Operation) -> OperationLimits:
+        try:
+            return self.operations[operation]
+        except KeyError:
+            raise UnsupportedOperation(operation) from None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str
+
+
+class DestinationError(Exception):
+    """Base of every error a destination raises on purpose."""
+
+
+class ConfigurationError(DestinationError):
+    pass
+
+
+class AuthenticationError(DestinationError):
+    """The vendor refused our credentials. Retrying cannot help; the sync stops.
+    ``partial`` holds the results of the batches that completed before it, so
+    the ledger can still record what was delivered."""
+
+    partial: WriteResult | None = None
+
+
+class UnsupportedOperation(DestinationError):
+    def __init__(self, operation: Operation) -> None:
+        super().__init__(f"operation {operation.value!r} is not supported by this destination")
+
+
+class Destination(ABC):
+    """A vendor endpoint the syncs deliver to. Subclasses declare ``name`` and
+    ``capabilities`` as data and implement ``from_env``, ``check`` and
+    ``write_batch``; the splitting and bookkeeping live here."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @classmethod
+    @abstractmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, prefix: str | None = None) -> Destination:
+        """Build from environment variables (``prefix`` defaults to THROUGHLINE_<NAME>)."""
+
+    @abstractmethod
+    def check(self) -> CheckResult:
+        """Cheap round trip proving the configuration and credentials work."""
+
+    @abstractmethod
+    def write_batch(
+        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
+    ) -> list[RecordResult]:
+        """Deliver records that fit the vendor's per-operation limits. Count
+        requests/retries on ``result``. Raise ``AuthenticationError`` on bad credentials."""
+
+    def batches(self, operation: Operation, records: Sequence[Record]) -> Iterator[Sequence[Record]]:
+        """Split for ``write_batch``. Destinations whose byte limit depends on the
+        vendor encoding override this with ``split_by_limits`` over encoded items."""
+        limits = self.capabilities.limits(operation)
+        for start in range(0, len(records), limits.max_records):
+            yield records[start : start + limits.max_records]
+
+    def write(
+        self, operation: Operation, records: Sequence[Record], *, target: str | None = None
+    ) -> WriteResult:
+        self.capabilities.limits(operation)  # raises UnsupportedOperation
+        if operation in self.capabilities.needs_target and not target:
+            raise ConfigurationError(f"{self.name}: {operation.value} needs a target list or audience id")
+        started = time.monotonic()
+        result = WriteResult(operation)
+        for batch in self.batches(operation, records):
+            try:
+                batch_results = self.write_batch(operation, batch, target, result)
+            except AuthenticationError as error:
+                result.duration_seconds = time.monotonic() - started
+                error.partial = result
+                raise
+            if [r.key for r in batch_results] != [r.key for r in batch]:
+                raise AssertionError(f"{self.name}.write_batch must return one result per record, in order")
+            result.results.extend(_reasons_without_pii(batch, batch_results))
+        result.duration_seconds = time.monotonic() - started
+        return result
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release pooled connections; destinations holding none need not override."""
+
+    def __enter__(self) -> Destination:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reasons_without_pii(records: Sequence[Record], results: list[RecordResult]) -> list[RecordResult]:
+    """Reasons go to logs, run metadata and the ledger; keep the vendor's words
+    but not the customer's address or number that the vendor echoed back."""
+    return [
+        replace(result, reason=without_record_values(result.reason, record.fields)) if result.reason else result
+        for record, result in zip(records, results, strict=True)
+    ]
+
+
+def json_size(payload: Any) -> int:
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def split_by_limits(
+    items: Iterable[Any],
+    max_records: int,
+    max_bytes: int | None,
+    size_of: Callable[[Any], int],
+    envelope_bytes: int = 256,
+) -> Iterator[list[Any]]:
+    """Greedy split so that each chunk has at most ``max_records`` items and its
+    encoded size (items plus one comma each, plus the request envelope) stays
+    under ``max_bytes``. An item too large on its own still gets a chunk of its
+    own: the vendor's per-record rejection is the honest answer for it."""
+    chunk: list[Any] = []
+    chunk_bytes = envelope_bytes
+    for item in items:
+        item_bytes = size_of(item) + 1
+        too_many = len(chunk) >= max_records
+        too_big = max_bytes is not None and chunk and chunk_bytes + item_bytes > max_bytes
+        if too_many or too_big:
+            yield chunk
+            chunk, chunk_bytes = [], envelope_bytes
+        chunk.append(item)
+        chunk_bytes += item_bytes
+    if chunk:
+        yield chunk

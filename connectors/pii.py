@@ -1,0 +1,111 @@
+"""Normalise and SHA-256 hash personal identifiers per ad platform, before they
+leave the machine.
+
+The platforms agree on the core (trim, lower-case, hex SHA-256 of UTF-8) and
+differ at the edges, so each rule below names the platform that needs it:
+  email  all: trim, lower-case, Unicode NFC.
+         Google: also remove inner whitespace, and for gmail.com/googlemail.com
+         drop dots and any "+tag" from the local part.
+  phone  parsed with libphonenumber to E.164. Google keeps the "+";
+         Meta and Snap want digits only.
+  name   all: trim, lower-case, NFC. Meta and Snap: no punctuation.
+A value that already is a SHA-256 hex digest passes through (lower-cased), so
+a warehouse may hash upstream without being hashed twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import unicodedata
+
+import phonenumbers
+
+
+class Platform(enum.StrEnum):
+    META = "meta"
+    GOOGLE = "google"
+    SNAP = "snap"
+
+
+class InvalidIdentifier(ValueError):
+    """The value cannot be normalised (not an address, not a phone number)."""
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_PUNCTUATION_CATEGORIES = ("P", "S")  # Unicode punctuation and symbols
+
+
+def is_sha256_hex(value: str) -> bool:
+    return bool(_SHA256_HEX.match(value.strip()))
+
+
+def sha256_hex(normalized: str) -> str:
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def _nfc_lower(value: str) -> str:
+    return unicodedata.normalize("NFC", value).strip().lower()
+
+
+def normalize_email(value: str, platform: Platform) -> str:
+    email = _nfc_lower(value)
+    if platform is Platform.GOOGLE:
+        email = re.sub(r"\s+", "", email)
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain:
+        raise InvalidIdentifier("not an email address")
+    if platform is Platform.GOOGLE and domain in _GMAIL_DOMAINS:
+        local = local.split("+", 1)[0].replace(".", "")
+    return f"{local}@{domain}"
+
+
+def normalize_phone(value: str, platform: Platform, default_region: str = "US") -> str:
+    text = value.strip()
+    if text.startswith("00"):
+        # "00" is the international prefix in most of the world; libphonenumber
+        # only reads it as such when the default region uses it.
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidIdentifier("not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidIdentifier("not a possible phone number")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164 if platform is Platform.GOOGLE else e164.lstrip("+")
+
+
+def normalize_name(value: str, platform: Platform) -> str:
+    name = _nfc_lower(value)
+    if platform in (Platform.META, Platform.SNAP):
+        name = "".join(ch for ch in name if not unicodedata.category(ch).startswith(_PUNCTUATION_CATEGORIES))
+    return name.strip()
+
+
+_NORMALIZERS = {
+    "email": normalize_email,
+    "first_name": normalize_name,
+    "last_name": normalize_name,
+}
+
+
+def hash_identifier(kind: str, value: str, platform: Platform, default_region: str = "US") -> str:
+    """Normalised SHA-256 hex of one identifier (``kind``: email, phone,
+    first_name or last_name) as ``platform`` matches it."""
+    if is_sha256_hex(value):
+        return value.strip().lower()
+    if kind == "phone":
+        return sha256_hex(normalize_phone(value, platform, default_region))
+    try:
+        normalizer = _NORMALIZERS[kind]
+    except KeyError:
+        raise InvalidIdentifier(f"no normalisation rule for {kind!r}") from None
+    return sha256_hex(normalizer(value, platform))
+
+
+def e164(value: str, default_region: str = "US") -> str:
+    """E.164 with "+", for APIs that take plain phone numbers (SMS, ESP profiles)."""
+    return normalize_phone(value, Platform.GOOGLE, default_region)

@@ -1,0 +1,82 @@
+"""Normalisation and hashing against the example vectors the platforms publish."""
+
+import hashlib
+
+import pytest
+
+from connectors.pii import (
+    InvalidIdentifier,
+    Platform,
+    hash_identifier,
+    normalize_email,
+    normalize_phone,
+)
+
+# https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters
+META_VECTORS = [
+    ("email", "John_Smith@gmail.com", "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"),
+    ("phone", "(650)555-1212", "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"),
+    ("first_name", "Mary", "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"),
+    ("first_name", "정", "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"),
+    ("first_name", "Valéry", "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c"),
+]
+
+# https://developers.snap.com/api/marketing-api/Conversions-API/Parameters
+SNAP_VECTORS = [
+    ("email", "Person@Example.com", "542d240129883c019e106e3b1b2d3f3cb3537c43c425364de8e951d5a3083345"),
+    ("phone", "+44 844 412 4653", "dc008fda46e2e64002cf2f82a4906236282d431c4f75e5b60bfe79fc48546383"),
+    ("first_name", "John", "96d9632f363564cc3032521409cf22a852f2032eec099ed5967c0d000cec607a"),
+    ("first_name", "Raphaël", "e74bb89e718fe1e19c422a48382870399f8bf7ca8dfa008739e75b0be76627b7"),
+]
+
+# Google publishes normalisation examples rather than digests:
+# https://developers.google.com/data-manager/api/devguides/concepts/formatting
+GOOGLE_NORMALIZED = [
+    ("email", "cloudy.sanfrancisco+shopping@gmail.com", "cloudysanfrancisco@gmail.com"),
+    ("email", "user.name+NYC@Example.com", "user.name+nyc@example.com"),
+    ("phone", "(800)555-0100", "+18005550100"),
+]
+
+
+@pytest.mark.parametrize("kind, raw, expected", META_VECTORS)
+def test_meta_published_vectors(kind, raw, expected):
+    assert hash_identifier(kind, raw, Platform.META) == expected
+
+
+@pytest.mark.parametrize("kind, raw, expected", SNAP_VECTORS)
+def test_snap_published_vectors(kind, raw, expected):
+    assert hash_identifier(kind, raw, Platform.SNAP) == expected
+
+
+@pytest.mark.parametrize("kind, raw, normalized", GOOGLE_NORMALIZED)
+def test_google_published_normalisation(kind, raw, normalized):
+    expected = hashlib.sha256(normalized.encode()).hexdigest()
+    assert hash_identifier(kind, raw, Platform.GOOGLE) == expected
+
+
+def test_gmail_rule_is_google_only():
+    assert normalize_email("  Jane.Doe+news@Gmail.com ", Platform.META) == "jane.doe+news@gmail.com"
+    assert normalize_email("  Jane.Doe+news@Gmail.com ", Platform.GOOGLE) == "janedoe@gmail.com"
+
+
+def test_unicode_is_nfc_before_hashing():
+    decomposed = "vale\u0301ry"  # e + combining acute, as some sources store it
+    assert hash_identifier("first_name", decomposed, Platform.META) == META_VECTORS[4][2]
+
+
+def test_phone_shapes_per_platform():
+    assert normalize_phone("0044 844 412 4653", Platform.SNAP) == "448444124653"
+    assert normalize_phone("+1 650 555 1212", Platform.META) == "16505551212"
+    assert normalize_phone("650-555-1212", Platform.GOOGLE) == "+16505551212"
+
+
+def test_existing_hashes_pass_through():
+    digest = META_VECTORS[0][2]
+    assert hash_identifier("email", digest.upper(), Platform.META) == digest
+    assert hash_identifier("phone", f"  {digest} ", Platform.GOOGLE) == digest
+
+
+@pytest.mark.parametrize("kind, raw", [("email", "not-an-address"), ("phone", "12"), ("phone", "call me")])
+def test_invalid_identifiers_are_refused(kind, raw):
+    with pytest.raises(InvalidIdentifier):
+        hash_identifier(kind, raw, Platform.META)
