@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_connectors  # noqa: E402
 import bench_ingest  # noqa: E402
 from harness import machine, markdown_table  # noqa: E402
 
@@ -28,7 +29,8 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     sections = [
-        ("Ingest: generate and load the demo dataset", bench_ingest.run(args.customers, args.days, args.repeat, args.workdir)),
+        ("Ingest: generate and load the demo dataset", markdown_table(bench_ingest.run(args.customers, args.days, args.repeat, args.workdir))),
+        ("Connectors: an audience to Meta, SMS to Twilio, against the local vendor servers", bench_connectors.run(1_000_000, 10_000, 2_000)),
     ]
     lines = [
         "# Benchmark results",
@@ -40,7 +42,7 @@ def main() -> None:
         "  highest peak resident set size of the process and its children.",
     ]
     for title, results in sections:
-        lines += ["", f"## {title}", "", markdown_table(results)]
+        lines += ["", f"## {title}", "", results]
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"\nwrote {RESULTS}")
 

@@ -1,8 +1,12 @@
 """The destination interface: what a sync hands a destination, and what it gets back.
 
-A sync calls ``destination.write(operation, records, target=...)`` with a batch of
-records of any size. The destination splits it at the vendor's limits, speaks the
-vendor's API, and returns exactly one ``RecordResult`` per input record, in order.
+A sync calls ``destination.write(operation, records, target=...)`` with records
+of any number, as a list or any iterable. The destination splits them at the
+vendor's limits, speaks the vendor's API, and returns exactly one ``RecordResult``
+per input record, in order. ``destination.write_stream(...)`` does the same one
+vendor batch at a time (iterator in, one ``WriteResult`` per acknowledged batch
+out), so a sync of millions of rows holds one batch in memory, never the audience,
+and can advance its ledger batch by batch.
 The sync advances its ledger only from those results: ``ACCEPTED`` rows are done,
 ``REJECTED`` rows carry the vendor's reason and must not be retried unchanged,
 ``RETRYABLE`` rows were not delivered and may be sent again, and ``UNKNOWN`` rows
@@ -20,6 +24,7 @@ Each destination documents which fields it reads.
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import time
 from abc import ABC, abstractmethod
@@ -37,6 +42,7 @@ class Operation(enum.StrEnum):
     REMOVE_AUDIENCE_MEMBERS = "remove_audience_members"
     SEND_MESSAGES = "send_messages"
     TRACK_EVENTS = "track_events"
+    DELETE_PROFILES = "delete_profiles"  # erasure requests: the vendor forgets the person
 
 
 class RecordStatus(enum.StrEnum):
@@ -94,6 +100,13 @@ class WriteResult:
     retries: int = 0
     throttled_seconds: float = 0.0
     duration_seconds: float = 0.0
+
+    def absorb(self, part: WriteResult) -> None:
+        """Add one batch's outcomes and costs to this running total."""
+        self.results.extend(part.results)
+        self.requests += part.requests
+        self.retries += part.retries
+        self.throttled_seconds += part.throttled_seconds
 
     def counts(self) -> dict[str, int]:
         tally = Counter(result.status.value for result in self.results)
@@ -207,33 +220,58 @@ class Destination(ABC):
         """Deliver records that fit the vendor's per-operation limits. Count
         requests/retries on ``result``. Raise ``AuthenticationError`` on bad credentials."""
 
-    def batches(self, operation: Operation, records: Sequence[Record]) -> Iterator[Sequence[Record]]:
-        """Split for ``write_batch``. Destinations whose byte limit depends on the
-        vendor encoding override this with ``split_by_limits`` over encoded items."""
-        limits = self.capabilities.limits(operation)
-        for start in range(0, len(records), limits.max_records):
-            yield records[start : start + limits.max_records]
+    def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        """Split for ``write_batch``, lazily: ``records`` may be a generator. Destinations
+        whose byte limit depends on the vendor encoding override this with
+        ``split_by_limits`` over encoded items."""
+        return chunked(records, self.capabilities.limits(operation).max_records)
 
-    def write(
-        self, operation: Operation, records: Sequence[Record], *, target: str | None = None
-    ) -> WriteResult:
-        self.capabilities.limits(operation)  # raises UnsupportedOperation
+    def write_stream(
+        self, operation: Operation, records: Iterable[Record], *, target: str | None = None
+    ) -> Iterator[WriteResult]:
+        """Deliver batch by batch: yields one ``WriteResult`` per vendor batch as soon
+        as the vendor answered it. Only the batch in flight is held in memory. On bad
+        credentials raises ``AuthenticationError`` (``partial`` = the failed batch's costs)."""
+        self.capabilities.limits(operation)  # raises UnsupportedOperation, before any work
         if operation in self.capabilities.needs_target and not target:
             raise ConfigurationError(f"{self.name}: {operation.value} needs a target list or audience id")
-        started = time.monotonic()
-        result = WriteResult(operation)
+        return self._stream(operation, records, target)
+
+    def _stream(self, operation: Operation, records: Iterable[Record], target: str | None) -> Iterator[WriteResult]:
         for batch in self.batches(operation, records):
+            started = time.monotonic()
+            tally = WriteResult(operation)
             try:
-                batch_results = self.write_batch(operation, batch, target, result)
+                batch_results = self.write_batch(operation, batch, target, tally)
             except AuthenticationError as error:
-                result.duration_seconds = time.monotonic() - started
-                error.partial = result
+                tally.duration_seconds = time.monotonic() - started
+                error.partial = tally
                 raise
-            if [r.key for r in batch_results] != [r.key for r in batch]:
+            if len(batch_results) != len(batch) or any(
+                result.key != record.key for result, record in zip(batch_results, batch, strict=False)
+            ):
                 raise AssertionError(f"{self.name}.write_batch must return one result per record, in order")
-            result.results.extend(_reasons_without_pii(batch, batch_results))
-        result.duration_seconds = time.monotonic() - started
-        return result
+            tally.results = _reasons_without_pii(batch, batch_results)
+            tally.duration_seconds = time.monotonic() - started
+            yield tally
+
+    def write(
+        self, operation: Operation, records: Iterable[Record], *, target: str | None = None
+    ) -> WriteResult:
+        """All of ``write_stream`` collected into one result (one entry per record)."""
+        started = time.monotonic()
+        total = WriteResult(operation)
+        try:
+            for part in self.write_stream(operation, records, target=target):
+                total.absorb(part)
+        except AuthenticationError as error:
+            if error.partial is not None:
+                total.absorb(error.partial)
+            total.duration_seconds = time.monotonic() - started
+            error.partial = total
+            raise
+        total.duration_seconds = time.monotonic() - started
+        return total
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release pooled connections; destinations holding none need not override."""
@@ -252,6 +290,13 @@ def _reasons_without_pii(records: Sequence[Record], results: list[RecordResult])
         replace(result, reason=without_record_values(result.reason, record.fields)) if result.reason else result
         for record, result in zip(records, results, strict=True)
     ]
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most ``size`` items, pulling lazily from ``items``."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def json_size(payload: Any) -> int:

@@ -230,6 +230,19 @@ def meta_throttle_signal(response: requests.Response) -> Classification | None:
     )
 
 
+# Meta Graph API credential errors, also in 400 bodies: 190 invalid or expired
+# token, 102 session, 10 and 200-299 missing permission (e.g. 294 ads_management).
+META_AUTH_CODES = frozenset({190, 102, 10}) | frozenset(range(200, 300))
+
+
+def meta_auth_signal(response: requests.Response) -> Classification | None:
+    body = _json_body(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("code") in META_AUTH_CODES:
+        return Classification(Verdict.AUTH, reason=f"Meta error code {error.get('code')}")
+    return None
+
+
 def _meta_regain_access_seconds(response: requests.Response) -> float | None:
     # X-Business-Use-Case-Usage: {"<business id>": [{"estimated_time_to_regain_access": minutes, ...}]}
     raw = response.headers.get("X-Business-Use-Case-Usage")

@@ -18,6 +18,11 @@ BUILTIN_MODULES = (
     "connectors.destinations.twilio",
     "connectors.destinations.webhook",
     "connectors.destinations.file_outbox",
+    "connectors.destinations.braze",
+    "connectors.destinations.customerio",
+    "connectors.destinations.meta",
+    "connectors.destinations.google_ads",
+    "connectors.destinations.smtp",
 )
 
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from connectors.base import (
     Record,
     RecordResult,
     WriteResult,
+    chunked,
 )
 from connectors.config import EnvReader
 from connectors.registry import register
@@ -76,9 +77,8 @@ class FileOutboxDestination(Destination):
             return CheckResult(False, f"outbox directory is not writable ({error.strerror})")
         return CheckResult(True, f"outbox writes {self.file_format} files")
 
-    def batches(self, operation: Operation, records: Sequence[Record]) -> Iterator[Sequence[Record]]:
-        for start in range(0, len(records), self.batch_size):
-            yield records[start : start + self.batch_size]
+    def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        return chunked(records, self.batch_size)
 
     def write_batch(
         self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult

@@ -6,23 +6,39 @@ with SERVERS["sendgrid"]() as server:
 """
 
 from connectors.vendor_servers.base import Fault, VendorServer, WindowLimit
+from connectors.vendor_servers.braze import BrazeServer
+from connectors.vendor_servers.customerio import CustomerIoServer
+from connectors.vendor_servers.google_ads import GoogleAdsServer
 from connectors.vendor_servers.klaviyo import KlaviyoServer
+from connectors.vendor_servers.meta import MetaServer
 from connectors.vendor_servers.sendgrid import SendGridServer
+from connectors.vendor_servers.smtp import SmtpServer
 from connectors.vendor_servers.twilio import TwilioServer
 from connectors.vendor_servers.webhook import WebhookServer
 
-SERVERS: dict[str, type[VendorServer]] = {
+# The SMTP relay is not HTTP but has the same start/stop/base_url shape.
+SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "sendgrid": SendGridServer,
     "klaviyo": KlaviyoServer,
     "twilio": TwilioServer,
     "webhook": WebhookServer,
+    "braze": BrazeServer,
+    "customerio": CustomerIoServer,
+    "meta": MetaServer,
+    "google_ads": GoogleAdsServer,
+    "smtp": SmtpServer,
 }
 
 __all__ = [
     "SERVERS",
+    "BrazeServer",
+    "CustomerIoServer",
     "Fault",
+    "GoogleAdsServer",
     "KlaviyoServer",
+    "MetaServer",
     "SendGridServer",
+    "SmtpServer",
     "TwilioServer",
     "VendorServer",
     "WebhookServer",

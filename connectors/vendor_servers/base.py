@@ -36,9 +36,13 @@ class Incoming:
     query: dict[str, list[str]]
     headers: Message
     body: bytes
+    _parsed: Any = field(default=None, init=False, repr=False)
 
     def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8")) if self.body else None
+        """The body as JSON, parsed once (authentication and routing both read it)."""
+        if self._parsed is None and self.body:
+            self._parsed = json.loads(self.body.decode("utf-8"))
+        return self._parsed
 
     def form(self) -> dict[str, list[str]]:
         return parse_qs(self.body.decode("utf-8"), keep_blank_values=True)

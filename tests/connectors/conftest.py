@@ -120,3 +120,94 @@ def webhook_env(webhook_server: WebhookServer) -> dict[str, str]:
 def webhook(webhook_env):
     with create("webhook", webhook_env) as destination:
         yield destination
+
+
+@pytest.fixture
+def meta_server():
+    from connectors.vendor_servers import MetaServer
+
+    with MetaServer(rate_limits=()) as server:
+        yield server
+
+
+@pytest.fixture
+def meta_env(meta_server) -> dict[str, str]:
+    return env_for("THROUGHLINE_META", ACCESS_TOKEN=meta_server.access_token, BASE_URL=meta_server.base_url)
+
+
+@pytest.fixture
+def meta(meta_env):
+    with create("meta", meta_env) as destination:
+        yield destination
+
+
+@pytest.fixture
+def google_server():
+    from connectors.vendor_servers import GoogleAdsServer
+
+    with GoogleAdsServer(rate_limits=()) as server:
+        yield server
+
+
+@pytest.fixture
+def google_env(google_server) -> dict[str, str]:
+    return env_for(
+        "THROUGHLINE_GOOGLE_ADS",
+        DEVELOPER_TOKEN=google_server.developer_token,
+        ACCESS_TOKEN=google_server.access_token,
+        CUSTOMER_ID="123-456-7890",
+        LOGIN_CUSTOMER_ID="9876543210",
+        BASE_URL=google_server.base_url,
+    )
+
+
+@pytest.fixture
+def google(google_env):
+    with create("google_ads", google_env) as destination:
+        yield destination
+
+
+@pytest.fixture
+def braze_server():
+    from connectors.vendor_servers import BrazeServer
+
+    with BrazeServer(rate_limits=()) as server:
+        yield server
+
+
+@pytest.fixture
+def braze_env(braze_server) -> dict[str, str]:
+    return env_for("THROUGHLINE_BRAZE", API_KEY=braze_server.api_key, REST_ENDPOINT=braze_server.base_url)
+
+
+@pytest.fixture
+def braze(braze_env):
+    with create("braze", braze_env) as destination:
+        yield destination
+
+
+@pytest.fixture
+def customerio_server():
+    from connectors.vendor_servers import CustomerIoServer
+
+    with CustomerIoServer(rate_limits=()) as server:
+        yield server
+
+
+@pytest.fixture
+def customerio_env(customerio_server) -> dict[str, str]:
+    return env_for(
+        "THROUGHLINE_CUSTOMERIO",
+        SITE_ID=customerio_server.site_id,
+        TRACK_API_KEY=customerio_server.track_api_key,
+        APP_API_KEY=customerio_server.app_api_key,
+        TRACK_URL=customerio_server.base_url,
+        APP_URL=customerio_server.base_url,
+        TRANSACTIONAL_MESSAGE_ID="1",
+    )
+
+
+@pytest.fixture
+def customerio(customerio_env):
+    with create("customerio", customerio_env) as destination:
+        yield destination

@@ -29,7 +29,9 @@ def response(status, body=None, headers=None):
 def test_rate_limiter_holds_a_run_within_five_percent_without_429(env_for):
     # Server refuses above 110/s (sliding one-second window, Twilio's 20429);
     # the client is configured for 100/s with 4 workers in flight.
-    with TwilioServer(rate_limits=(WindowLimit(110, 1.0), WindowLimit(12, 0.1))) as server:
+    # The 0.1 s window catches bursts; its slack absorbs arrival jitter when the
+    # server shares a busy process (and GIL) with the client.
+    with TwilioServer(rate_limits=(WindowLimit(110, 1.0), WindowLimit(15, 0.1))) as server:
         env = env_for(
             "THROUGHLINE_TWILIO",
             ACCOUNT_SID=server.account_sid,
