@@ -27,16 +27,17 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 
 manifest: $(MANIFEST)
 
-$(DAGSTER_HOME):
-	mkdir -p $@
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
 
-demo: $(MANIFEST) | $(DAGSTER_HOME)
+demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/throughline demo
 
 test: $(MANIFEST)
 	$(BIN)/python -m pytest
 
-dev: $(MANIFEST) | $(DAGSTER_HOME)
+dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: $(MANIFEST)

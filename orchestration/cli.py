@@ -69,18 +69,49 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def build(now: str | None = None, *, log_level: str = "WARNING") -> bool:
-    """Run the `tick` job in-process; runs are recorded in DAGSTER_HOME when it is set."""
+    """Run the `build` job (every model, nothing sent) in-process; runs are recorded in
+    DAGSTER_HOME when it is set."""
+    return _run_job("build", now, log_level=log_level)
+
+
+def _run_job(job: str, now: str | None = None, *, sync_config: dict | None = None, log_level: str = "WARNING") -> bool:
     import dagster as dg
 
     from orchestration.definitions import defs
 
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}, "ops": {}}
     if now:
-        run_config["ops"] = {"dbt_models": {"config": {"now": now}}}
+        run_config["ops"]["dbt_models"] = {"config": {"now": now}}
+    for op_name, config in (sync_config or {}).items():
+        run_config["ops"][op_name] = {"config": config}
     instance = dg.DagsterInstance.get() if _dagster_home() else dg.DagsterInstance.ephemeral()
     with instance:
-        result = defs.resolve_job_def("tick").execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        result = defs.resolve_job_def(job).execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     return result.success
+
+
+def tick(now: str | None = None, *, confirm_shrink: tuple[str, ...] = (), full_resync: tuple[str, ...] = (),
+         log_level: str = "WARNING") -> bool:
+    """One loop, as the 5-minute schedule runs it: load landed files, build, sync. The
+    warehouse lock is held throughout, so two ticks started at once run one after the other."""
+    from orchestration.syncs.assets import load_sync_specs, sync_op_name
+    from orchestration.syncs.lock import warehouse_lock
+
+    specs = {spec.name: spec for spec in load_sync_specs()}
+    unknown = [name for name in (*confirm_shrink, *full_resync) if name not in specs]
+    if unknown:
+        raise SystemExit(f"throughline tick: no sync named {', '.join(unknown)}; see `throughline syncs`")
+    sync_config = {}
+    for spec in specs.values():
+        config = {"now": now} if now else {}
+        if spec.name in confirm_shrink:
+            config["confirm_shrink"] = True
+        if spec.name in full_resync:
+            config["full_resync"] = True
+        if config:
+            sync_config[sync_op_name(spec)] = config
+    with warehouse_lock():
+        return _run_job("tick", now, sync_config=sync_config, log_level=log_level)
 
 
 def _dagster_home() -> bool:
@@ -94,6 +125,75 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if build(args.now) else 1
 
 
+def cmd_tick(args: argparse.Namespace) -> int:
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    ok = tick(args.now, confirm_shrink=tuple(args.confirm_shrink), full_resync=tuple(args.full_resync))
+    print(sync_runs_table(since=started))
+    if not ok:
+        print("the tick failed: see the Dagster run log above and `throughline syncs`", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def sync_runs_table(since: datetime | None = None) -> str:
+    """Each sync's latest run (since `since`, if given) with its counts."""
+    from orchestration.summary import format_table
+    from orchestration.syncs.assets import load_sync_specs
+    from orchestration.syncs.store import SyncStore
+    from orchestration.warehouse import raw_layer
+
+    with raw_layer() as con:
+        runs = {r["sync_name"]: r for r in SyncStore(con).last_runs()}
+    rows = []
+    for spec in load_sync_specs():
+        run = runs.get(spec.name)
+        if run and since and run["started_at"] < since:
+            run = None
+        counts = [run.get(n) or 0 for n in ("added", "removed", "changed", "sent", "rejected", "skipped", "unknown")] if run else [""] * 7
+        rows.append((spec.destination, spec.name, spec.operation, spec.mode, run["status"] if run else "never run",
+                     f"{run['finished_at'] or run['started_at']:%Y-%m-%d %H:%M:%S}" if run else "", *counts))
+    headers = ["destination", "sync", "operation", "mode", "last run", "at (UTC)", "added", "removed", "changed", "sent", "rejected", "skipped", "unknown"]
+    return format_table(headers, sorted(rows))
+
+
+def cmd_syncs(args: argparse.Namespace) -> int:
+    print(sync_runs_table())
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from orchestration.syncs.assets import load_sync_specs
+    from orchestration.syncs.runner import RunOptions, preview_sync
+
+    specs = {spec.name: spec for spec in load_sync_specs()}
+    if args.sync not in specs:
+        print(f"throughline preview: no sync named {args.sync!r}; syncs: {', '.join(sorted(specs)) or 'none'}", file=sys.stderr)
+        return 2
+    plan = preview_sync(specs[args.sync], RunOptions(full_resync=args.full_resync, cleanup=args.cleanup))
+    sample = plan.pop("sample")
+    print(f"preview of {args.sync} (dry run: nothing is sent, nothing is recorded)")
+    for name, value in plan.items():
+        if value is not None:
+            print(f"  {name:<24} {value:,}" if isinstance(value, int) else f"  {name:<24} {value}")
+    for step, keys in sample.items():
+        if keys:
+            print(f"  {step} (first {len(keys)}):")
+            for key in keys:
+                print(f"    {key}")
+    return 0
+
+
+def cmd_delivery_events(args: argparse.Namespace) -> int:
+    from orchestration.syncs.delivery_events import load_delivery_events
+    from orchestration.syncs.lock import warehouse_lock
+    from orchestration.warehouse import raw_layer
+
+    with warehouse_lock(), raw_layer() as con:
+        for path in args.paths:
+            counts = load_delivery_events(con, args.provider, Path(path))
+            print(f"{path}: {counts['events']:,} events, {counts['added']:,} new")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from orchestration.summary import warehouse_summary
     from orchestration.warehouse import raw_layer
@@ -103,20 +203,47 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from orchestration.explain import decided_as_of, explain
+
+    if args.at:
+        with decided_as_of(args.at) as copy, duckdb.connect(str(copy), read_only=True) as con:
+            print(explain(con, args.customer, args.journey, now=args.at))
+        return 0
+    with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+        print(explain(con, args.customer, args.journey))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    import os
+    from datetime import timedelta
+
+    from orchestration.syncs.local import local_destinations
+
     out = Path(args.out)
-    print(f"== 1/4 generating demo data ({args.customers:,} customers, {args.days} days) into {out}/")
+    print(f"== 1/5 generating demo data ({args.customers:,} customers, {args.days} days) into {out}/")
     cmd_generate(argparse.Namespace(customers=args.customers, days=args.days, seed=args.seed, out=str(out), end=args.end))
-    print(f"\n== 2/4 loading into {warehouse_path()}")
+    print(f"\n== 2/5 loading into {warehouse_path()}")
     if load_paths([out], quiet=True):
         return 1
-    print("\n== 3/4 building every dbt model through Dagster (job `tick`)")
-    started = time.perf_counter()
-    if not build(args.now):
-        print("the tick job failed: see the Dagster run log above", file=sys.stderr)
-        return 1
-    print(f"built in {time.perf_counter() - started:.1f}s")
-    print("\n== 4/4 summary")
+    first = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    with local_destinations() as local:
+        os.environ.update(local.env)  # every connector and sync target points at the local vendor servers
+        for number, at in ((3, first), (4, first + timedelta(hours=1))):
+            print(f"\n== {number}/5 tick at {at:%Y-%m-%d %H:%M} UTC: build every model, sync to "
+                  f"{', '.join(local.servers)} (local vendor servers)")
+            started_at = datetime.now(timezone.utc).replace(tzinfo=None)
+            started = time.perf_counter()
+            if not tick(at.isoformat(sep=" ")):
+                print("the tick failed: see the Dagster run log above", file=sys.stderr)
+                return 1
+            print(f"ticked in {time.perf_counter() - started:.1f}s")
+            print(sync_runs_table(since=started_at))
+        print(f"\n(the second tick sent only what changed; the local servers answered {local.requests():,} requests in all)")
+    print("\n== 5/5 summary")
     return cmd_summary(args)
 
 
@@ -138,13 +265,40 @@ def parser() -> argparse.ArgumentParser:
     ld.add_argument("paths", nargs="+", help="files, or folders to load every supported file in")
     ld.set_defaults(func=cmd_load)
 
-    b = sub.add_parser("build", help="build every model through Dagster (the `tick` job)")
+    b = sub.add_parser("build", help="build every model through Dagster (the `build` job; nothing is sent)")
     b.add_argument("--now", help="decide as of this UTC instant (ISO 8601) instead of the current time")
     b.set_defaults(func=cmd_build)
 
+    t = sub.add_parser("tick", help="one loop: load the landing folder, build every model, run the syncs")
+    t.add_argument("--now", help="decide as of this UTC instant (ISO 8601) instead of the current time")
+    t.add_argument("--confirm-shrink", action="append", default=[], metavar="SYNC",
+                   help="apply this sync even though its audience shrinks past its threshold (repeatable)")
+    t.add_argument("--full-resync", action="append", default=[], metavar="SYNC",
+                   help="resend every member of this sync and rebuild its state (repeatable)")
+    t.set_defaults(func=cmd_tick)
+
+    pv = sub.add_parser("preview", help="dry run of one sync: what would be added, removed, changed or sent, and to whom")
+    pv.add_argument("sync")
+    pv.add_argument("--full-resync", action="store_true", help="preview a full resync")
+    pv.add_argument("--cleanup", action="store_true", help="preview a mirror cleanup (remove every member Throughline added)")
+    pv.set_defaults(func=cmd_preview)
+
+    sub.add_parser("syncs", help="every declared sync with its last run and counts").set_defaults(func=cmd_syncs)
+
+    de = sub.add_parser("delivery-events", help="load what a destination reported (bounces, complaints, unsubscribes, opens, clicks)")
+    de.add_argument("provider", choices=["sendgrid", "twilio", "braze", "customerio"])
+    de.add_argument("paths", nargs="+", help="webhook payloads or exports, as the provider sends them")
+    de.set_defaults(func=cmd_delivery_events)
+
     sub.add_parser("summary", help="rows per layer and rejects by reason").set_defaults(func=cmd_summary)
 
-    d = sub.add_parser("demo", help="generate, load, build and summarise: the main job end to end")
+    e = sub.add_parser("explain", help="a customer's timeline: events, journeys, every decision with its reason, sends")
+    e.add_argument("--customer", required=True, help="a customer id, or any identifier: user id, email, phone, anonymous id")
+    e.add_argument("--journey", help="only this journey's entries, decisions and sends")
+    e.add_argument("--at", help="decide as of this UTC instant (rebuilds the journeys in a copy of the warehouse)")
+    e.set_defaults(func=cmd_explain)
+
+    d = sub.add_parser("demo", help="generate, load, tick twice against the local vendor servers, summarise")
     d.add_argument("--customers", type=int, default=3000)
     d.add_argument("--days", type=int, default=90)
     d.add_argument("--seed", type=int, default=7)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-LAYER_ORDER = ["raw", "staging", "identity", "marts", "journeys", "syncs"]
+LAYER_ORDER = ["raw", "staging", "seeds", "identity", "profiles", "marts", "segments", "journeys", "syncs"]
 
 
 def format_table(headers: list[str], rows: list[tuple]) -> str:
@@ -28,8 +28,54 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
     return [(schema, name, con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]) for schema, name in tables]
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchone()[0] > 0
+
+
+def identity_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Customers resolved from identifiers, what was merged or excluded, and the RFM segments."""
+    if not _has_table(con, "marts", "customer_identifiers"):
+        return []
+    identifiers, customers, multi = con.execute(
+        "select count(*), count(distinct customer_id), "
+        "(select count(*) from (select customer_id from marts.customer_identifiers group by 1 having count(*) > 1) as c) "
+        "from marts.customer_identifiers"
+    ).fetchone()
+    rows = [
+        ("identifiers that link people", identifiers),
+        ("customers resolved", customers),
+        ("identifiers merged into another's customer", identifiers - customers),
+        ("customers with more than one identifier", multi),
+    ]
+    if _has_table(con, "marts", "customer_id_merges"):
+        rows.append(("customer ids merged away since the first build", con.execute("select count(*) from marts.customer_id_merges").fetchone()[0]))
+    if _has_table(con, "marts", "excluded_identifiers"):
+        rows += [
+            (f"excluded from linking: {reason} (" + ", ".join(examples[:3]) + (", ..." if n > 3 else "") + ")", n)
+            for reason, n, examples in con.execute(
+                "select exclusion_reason, count(*), list(identifier_type || ' ' || identifier_value order by linked_people desc) "
+                "from marts.excluded_identifiers group by 1 order by 2 desc"
+            ).fetchall()
+        ]
+    parts = ["", "Identity resolution", format_table(["", "count"], rows)]
+    if _has_table(con, "marts", "customer_rfm"):
+        segments = con.execute(
+            "select segment_name, count(*) as customers, round(100.0 * count(*) / sum(count(*)) over (), 1), "
+            "round(avg(recency_days), 1), round(avg(frequency), 2), round(avg(monetary), 2) "
+            "from marts.customer_rfm group by 1 order by 2 desc"
+        ).fetchall()
+        parts += ["", "RFM segments (marts.customer_rfm)", format_table(
+            ["segment", "customers", "% of buyers", "avg recency (days)", "avg orders", "avg revenue (USD)"],
+            [(name, n, f"{share}", f"{r}", f"{f}", f"{m:,.2f}") for name, n, share, r, f, m in segments],
+        )]
+    return parts
+
+
 def warehouse_summary(con: duckdb.DuckDBPyConnection) -> str:
     parts = ["Rows per layer", format_table(["layer", "table", "rows"], table_counts(con))]
+    parts += identity_summary(con)
     rejects = con.execute(
         "select reason_code, count(*) as n, any_value(reason) from raw.rejects group by 1 order by 2 desc"
     ).fetchall()

@@ -50,6 +50,84 @@ create table if not exists {RAW_SCHEMA}.rejects (
     rejected_at   timestamp not null
 );
 
+-- The delivery ledger: one row per journey action the sync layer handled, written before
+-- the send (pending) and updated with the outcome. Journeys read it: steps advance from
+-- it, frequency caps count it, and an action in it is never due again.
+create table if not exists {RAW_SCHEMA}.delivery_ledger (
+    action_id            varchar   not null,   -- deterministic: journey, customer, instance, step
+    status               varchar   not null,   -- pending | sent | failed | unknown | suppressed
+    sent_at              timestamp,            -- when the destination accepted it (UTC)
+    destination          varchar,
+    provider_message_id  varchar,
+    error                varchar,              -- why it failed or was suppressed
+    journey              varchar,
+    step_id              varchar,
+    customer_id          varchar,
+    channel              varchar,
+    offer                varchar,
+    recorded_at          timestamp not null    -- when this row was last written (UTC)
+);
+
+-- What destinations report back: deliveries, opens, clicks, bounces, complaints,
+-- unsubscribes. Hard bounces, complaints and unsubscribes suppress the channel.
+create table if not exists {RAW_SCHEMA}.delivery_events (
+    event_id      varchar   not null,
+    provider      varchar   not null,
+    event_type    varchar   not null,   -- delivered | open | click | hard_bounce | soft_bounce | complaint | unsubscribe | dropped
+    channel       varchar   not null,   -- email | sms | push | ...
+    address       varchar,              -- the email address or phone number it concerns
+    action_id     varchar,
+    customer_id   varchar,
+    occurred_at   timestamp not null,
+    payload       varchar               -- the provider's record, as JSON text
+);
+
+-- Sync state (orchestration/syncs, docs/syncs.md). Each audience as its destination last
+-- acknowledged it: the next run sends only the difference.
+create table if not exists {RAW_SCHEMA}.sync_state (
+    sync_name        varchar   not null,
+    member_key       varchar   not null,
+    identity_hash    varchar   not null,   -- of the fields that say who the member is
+    attributes_hash  varchar   not null,   -- of every synced field
+    fields           varchar   not null,   -- the record as sent, JSON text (a removal resends it)
+    synced_at        timestamp not null
+);
+
+-- What a message sync was about to send, written with the ledger's pending row: a crashed
+-- run's batch is resent as it was (same records, same idempotency keys) or marked unknown.
+create table if not exists {RAW_SCHEMA}.delivery_intents (
+    action_id    varchar   not null,
+    sync_name    varchar   not null,
+    batch_id     varchar   not null,
+    position     integer   not null,   -- order within the batch
+    payload      varchar   not null,   -- the record's fields, JSON text
+    recorded_at  timestamp not null
+);
+
+-- One row per sync run, with its counts.
+create table if not exists {RAW_SCHEMA}.sync_runs (
+    run_id       varchar   not null,
+    sync_name    varchar   not null,
+    kind         varchar   not null,   -- first_sync | incremental | full_resync | cleanup | messages
+    status       varchar   not null,   -- running | succeeded | failed | refused
+    started_at   timestamp not null,
+    finished_at  timestamp,
+    added        bigint, removed bigint, changed bigint, sent bigint, rejected bigint,
+    retried      bigint, skipped bigint, unknown bigint, deferred bigint, suppressed bigint,
+    message      varchar               -- why it failed or was refused
+);
+
+-- Rows a destination refused, with its reason; an unchanged row is not offered again.
+create table if not exists {RAW_SCHEMA}.sync_rejections (
+    run_id           varchar   not null,
+    sync_name        varchar   not null,
+    record_key       varchar   not null,
+    attributes_hash  varchar,
+    reason           varchar,
+    vendor_code      varchar,
+    rejected_at      timestamp not null
+);
+
 -- One row per file per load: the counts `throughline load` printed.
 create table if not exists {RAW_SCHEMA}.loads (
     load_id         varchar   not null,

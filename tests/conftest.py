@@ -20,11 +20,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> dict:
-    """The parsed dbt manifest (`make test` prepares it; a bare pytest run prepares it here)."""
+    """The journeys compiled and the dbt project parsed, as `throughline prepare` does."""
     import json
 
     from orchestration.dbt.project import prepare_manifest, throughline_dbt_project
 
-    if not throughline_dbt_project.manifest_path.exists():
-        prepare_manifest()
+    prepare_manifest()
     return json.loads(throughline_dbt_project.manifest_path.read_text())

@@ -9,7 +9,10 @@ throughline_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=D
 
 
 def prepare_manifest() -> None:
-    """`dbt parse` into the project's target folder, with the dbt beside this Python."""
+    """Compile the journeys into models, then `dbt parse` into the project's target folder
+    with the dbt beside this Python."""
+    from orchestration.journeys.compiler import compile_project
     from orchestration.resources import dbt_resource
 
+    compile_project()
     dbt_resource().cli(["parse", "--quiet"], target_path=throughline_dbt_project.target_path).wait()

@@ -1,0 +1,136 @@
+"""Identity resolution and profiles at scale: a full build, then an incremental one.
+
+    python bench/bench_identity.py --customers 100000 [--repeat 1]
+
+1. generate `--days` of demo data for `--customers` people (end 2026-11-01), and the same
+   people over `--extra-days` more days: the files of those later days are the new data
+   (about 1% more events for two days at 100k customers);
+2. load the first window into an empty warehouse;
+3. full build: the phone step, then `dbt build` of the identity and profile models
+   (every model and test upstream of the marts, except the staging tests, which belong
+   to the foundation and don't change with this layer);
+4. load the new days, and build again: the incremental build.
+
+Each step runs as its own process, as a tick would. `--repeat` repeats steps 2-4 on a
+fresh warehouse and keeps the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import StepResult, machine, markdown_table, run_step  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+THROUGHLINE = str(BIN / "throughline")
+DBT_PROJECT_DIR = ROOT / "dbt_project"
+END = "2026-11-01"
+IDENTITY_AND_PROFILES = [
+    "+customer_identifiers", "+customer_id_merges", "+excluded_identifiers", "+dim_customers",
+    "+fct_orders", "+fct_sessions", "+customer_rfm", "+segment_memberships", "+segment_changes",
+]
+
+
+def build_command(target: Path, now: str) -> list[str]:
+    """One timed process: this script in --build mode (the phone step, then dbt)."""
+    return [sys.executable, str(Path(__file__).resolve()), "--build", "--target", str(target), "--now", now]
+
+
+def build(target: Path, now: str) -> int:
+    """What a tick runs for this layer: the phone step (in process, as the Dagster asset
+    runs it), then `dbt build` of the identity and profile models and their tests (the
+    foundation's staging tests excluded)."""
+    from orchestration.phone_numbers import normalise_new_phone_numbers
+    from orchestration.warehouse import connect
+
+    con = connect()
+    try:
+        normalise_new_phone_numbers(con)
+    finally:
+        con.close()
+    dbt = [str(BIN / "dbt"), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+           "--target-path", str(target), "--log-path", str(target / "logs"), "--vars", json.dumps({"now": now}),
+           "--select", *IDENTITY_AND_PROFILES, "--exclude", "staging,resource_type:test"]
+    return subprocess.run(dbt, cwd=ROOT).returncode
+
+
+def run(customers: int, days: int, extra_days: int, repeat: int, workdir: Path) -> list[StepResult]:
+    first = workdir / f"events_{customers}_{days}d"
+    longer = workdir / f"events_{customers}_{days + extra_days}d"
+    new_days = workdir / f"events_{customers}_new_days"
+    warehouse = workdir / f"identity_{customers}.duckdb"
+    target = workdir / "dbt_target"
+    env = {"THROUGHLINE_WAREHOUSE": str(warehouse), "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    later_end = f"2026-11-{1 + extra_days:02d}"
+    now = f"{later_end}T00:00:00"
+
+    generate = [
+        [THROUGHLINE, "generate", "--customers", str(customers), "--days", str(days), "--seed", "1", "--end", END, "--out", str(first)],
+        [THROUGHLINE, "generate", "--customers", str(customers), "--days", str(days + extra_days), "--seed", "1", "--end", later_end, "--out", str(longer)],
+    ]
+    for command in generate:
+        if not Path(command[-1]).exists():
+            run_step("generate", command)
+    shutil.rmtree(new_days, ignore_errors=True)
+    new_days.mkdir()
+    for path in sorted(longer.glob("events_*.jsonl")):
+        if path.stem.removeprefix("events_") >= END:
+            shutil.copy(path, new_days / path.name)
+
+    def fresh_warehouse():
+        warehouse.unlink(missing_ok=True)
+        Path(f"{warehouse}.wal").unlink(missing_ok=True)
+
+    results = {"load": [], "full": [], "load_new": [], "incremental": []}
+    for _ in range(repeat):
+        results["load"].append(run_step("load the first window into an empty warehouse", [THROUGHLINE, "load", str(first)], env=env, setup=fresh_warehouse))
+        results["full"].append(run_step("full build: phone step + dbt build", build_command(target, now), env=env))
+        results["load_new"].append(run_step("load the new days", [THROUGHLINE, "load", str(new_days)], env=env))
+        results["incremental"].append(run_step("incremental build: phone step + dbt build", build_command(target, now), env=env))
+
+    merged = []
+    for name, runs in results.items():
+        step = runs[0]
+        for other in runs[1:]:
+            step.seconds += other.seconds
+            step.peak_rss_mb += other.peak_rss_mb
+        merged.append(step)
+
+    events = sum(1 for f in first.glob("*.jsonl") for _ in open(f, "rb"))
+    new_events = sum(1 for f in new_days.glob("*.jsonl") for _ in open(f, "rb"))
+    full, incremental = merged[1], merged[3]
+    full.note = f"{events:,} events"
+    merged[2].note = f"{new_events:,} events, {new_events / events:.1%} more"
+    incremental.note = f"{incremental.median_seconds / full.median_seconds:.0%} of the full build"
+    return merged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--extra-days", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=Path("bench/data"))
+    parser.add_argument("--build", action="store_true", help="internal: run one timed build step")
+    parser.add_argument("--target", type=Path)
+    parser.add_argument("--now")
+    args = parser.parse_args()
+    if args.build:
+        sys.exit(build(args.target, args.now))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    results = run(args.customers, args.days, args.extra_days, args.repeat, args.workdir.resolve())
+    print(f"\nMachine: {machine()}\n")
+    print(markdown_table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+{{ config(materialized='incremental', unique_key='identifier', incremental_strategy='delete+insert') }}
+
+-- One row per identifier ever seen: when it was first and last seen (occurred_at) and
+-- first and last loaded. Incremental: new calls update only the identifiers they carry.
+with new_calls as (
+    select * from {{ ref('int_identity__calls') }}
+    {{ loaded_after_watermark('loaded_at', 'last_loaded_at') }}
+),
+
+new_observations as (
+    {{ call_identifiers('new_calls') }}
+),
+
+new_stats as (
+    select
+        identifier,
+        min(identifier_type) as identifier_type,
+        min(identifier_value) as identifier_value,
+        min(occurred_at) as first_seen_at,
+        max(occurred_at) as last_seen_at,
+        min(loaded_at) as first_loaded_at,
+        max(loaded_at) as last_loaded_at,
+        count(*) as calls
+    from new_observations
+    group by identifier
+),
+
+{% if is_incremental() %}
+merged as (
+    select
+        new_stats.identifier,
+        new_stats.identifier_type,
+        new_stats.identifier_value,
+        least(new_stats.first_seen_at, coalesce(known.first_seen_at, new_stats.first_seen_at)) as first_seen_at,
+        greatest(new_stats.last_seen_at, coalesce(known.last_seen_at, new_stats.last_seen_at)) as last_seen_at,
+        coalesce(known.first_loaded_at, new_stats.first_loaded_at) as first_loaded_at,
+        new_stats.last_loaded_at,
+        new_stats.calls + coalesce(known.calls, 0) as calls
+    from new_stats
+    left join {{ this }} as known on known.identifier = new_stats.identifier
+),
+{% else %}
+merged as (
+    select * from new_stats
+),
+{% endif %}
+
+final as (
+    select * from merged
+)
+
+select * from final

@@ -1,0 +1,65 @@
+-- Can a customer be reached on each channel now, and if not, why: one row per customer
+-- and channel. Journeys combine this with their consent policy; a hard bounce, a
+-- complaint or an unsubscribe reported by a destination blocks the channel whatever the
+-- policy says.
+with customers as (
+    select * from {{ ref('dim_customers') }}
+),
+
+delivery_events as (
+    select * from {{ ref('stg_throughline__delivery_events') }}
+    where event_type in ('hard_bounce', 'complaint', 'unsubscribe')
+      and occurred_at <= {{ throughline_now() }}
+),
+
+blocks as (
+    -- The first blocking report per customer and channel, matched by customer or address.
+    select customer_id, channel, event_type, occurred_at
+    from (
+        select
+            customers.customer_id,
+            delivery_events.channel,
+            delivery_events.event_type,
+            delivery_events.occurred_at,
+            row_number() over (
+                partition by customers.customer_id, delivery_events.channel
+                order by delivery_events.occurred_at, delivery_events.event_type
+            ) as report_rank
+        from delivery_events
+        inner join customers
+            on customers.customer_id = delivery_events.customer_id
+            or (delivery_events.channel = 'email' and delivery_events.address = customers.email)
+            or (delivery_events.channel = 'sms' and delivery_events.address = customers.phone)
+    ) as reports
+    where report_rank = 1
+),
+
+channels as (
+    select customer_id, 'email' as channel, email is not null as has_address, has_email_consent as has_consent from customers
+    union all
+    select customer_id, 'sms', phone is not null, has_sms_consent from customers
+    union all
+    select customer_id, 'push', is_known, has_push_consent from customers
+    union all
+    select customer_id, 'in_app', is_known, true from customers
+    union all
+    select customer_id, 'webhook', true, true from customers
+    union all
+    select customer_id, 'ad_audience', email is not null or phone is not null, has_email_consent from customers
+),
+
+final as (
+    select
+        channels.customer_id,
+        channels.channel,
+        channels.has_address,
+        coalesce(channels.has_consent, false) as has_consent,
+        blocks.event_type as blocked_by,
+        blocks.occurred_at as blocked_at
+    from channels
+    left join blocks
+        on blocks.customer_id = channels.customer_id
+        and blocks.channel = channels.channel
+)
+
+select * from final

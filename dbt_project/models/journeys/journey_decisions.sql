@@ -1,0 +1,196 @@
+-- Every candidate action at now with its outcome and why: due (to send now), deferred
+-- until a time, suppressed (with a machine-readable reason_code and a sentence), or
+-- already handled by the sync layer (sent, in_flight, failed, unknown).
+--
+-- Each journey decides locally (exits, holdout, conditions, consent, quiet hours); this
+-- model then applies what spans journeys, in order:
+--   1. collisions: a customer in a higher-priority journey of the same collision group
+--      gets nothing from a lower-priority one within the collision window;
+--   2. duplicate offers: one offer reaches a customer once per collision window, on one
+--      channel, whichever journey and channel would send it;
+--   3. frequency caps: per channel and overall over rolling windows, counting what the
+--      ledger says was sent by every journey, then the due actions by priority.
+{%- set now = throughline_now() %}
+
+with candidates as (
+    select * from {{ ref('journey_candidates') }}
+    where row_kind = 'action'
+),
+
+instances as (
+    select * from {{ ref('journey_instances') }}
+),
+
+ledger as (
+    select * from {{ ref('stg_throughline__delivery_ledger') }}
+    where status in ('sent', 'pending', 'unknown')
+      and coalesce(sent_at, recorded_at) <= {{ now }}
+),
+
+caps as (
+    select * from {{ ref('journey_frequency_caps') }}
+),
+
+groups as (
+    select * from {{ ref('journey_collision_groups') }}
+),
+
+colliding as (
+    -- The highest-priority other journey, sharing a collision group, that the customer
+    -- is in (or left within the window) when this action is due. Control customers of
+    -- that journey don't count: for them it is as if it did not exist.
+    select action_id, journey as colliding_journey
+    from (
+        select
+            candidates.action_id,
+            other.journey,
+            row_number() over (partition by candidates.action_id order by other.journey_priority desc, other.journey) as collision_rank
+        from candidates
+        inner join groups as own_group on own_group.journey = candidates.journey
+        inner join groups as other_group
+            on other_group.collision_group = own_group.collision_group
+            and other_group.journey_priority > own_group.journey_priority
+        inner join instances as other
+            on other.journey = other_group.journey
+            and other.customer_id = candidates.customer_id
+            and other.arm = 'treatment'
+            and other.entered_at <= candidates.scheduled_at
+            and coalesce(other.exited_at, other.completed_at, {{ far_future() }})
+                >= candidates.scheduled_at - {{ interval_seconds('1') }} * candidates.collision_window_seconds
+        where candidates.status in ('due', 'deferred')
+    ) as ranked
+    where collision_rank = 1
+),
+
+after_collisions as (
+    select
+        candidates.*,
+        case when colliding.action_id is not null then 'suppressed' else candidates.status end as policy_status,
+        case when colliding.action_id is not null then 'collision' else candidates.reason_code end as policy_reason_code,
+        case
+            when colliding.action_id is not null
+                then 'Not sent: the customer is in the higher-priority journey ' || colliding.colliding_journey || '.'
+            else candidates.reason
+        end as policy_reason
+    from candidates
+    left join colliding on colliding.action_id = candidates.action_id
+),
+
+offer_already_sent as (
+    select distinct due.action_id
+    from after_collisions as due
+    inner join ledger
+        on ledger.customer_id = due.customer_id
+        and ledger.offer = due.offer
+        and coalesce(ledger.sent_at, ledger.recorded_at) > {{ now }} - {{ interval_seconds('1') }} * due.collision_window_seconds
+    where due.policy_status = 'due' and due.offer is not null
+),
+
+offer_ranked as (
+    select
+        after_collisions.*,
+        case
+            when policy_status = 'due' and offer is not null
+                then row_number() over (
+                    partition by customer_id, offer, case when policy_status = 'due' then 1 else 0 end
+                    order by journey_priority desc, scheduled_at, action_id
+                )
+        end as offer_rank
+    from after_collisions
+),
+
+after_offers as (
+    select
+        offer_ranked.*,
+        case
+            when policy_status = 'due' and (offer_already_sent.action_id is not null or offer_rank > 1) then 'suppressed'
+            else policy_status
+        end as offer_status,
+        case
+            when policy_status = 'due' and (offer_already_sent.action_id is not null or offer_rank > 1) then 'duplicate_offer'
+            else policy_reason_code
+        end as offer_reason_code,
+        case
+            when policy_status = 'due' and (offer_already_sent.action_id is not null or offer_rank > 1)
+                then 'Not sent: the offer ' || offer || ' already reached or is reaching this customer.'
+            else policy_reason
+        end as offer_reason
+    from offer_ranked
+    left join offer_already_sent on offer_already_sent.action_id = offer_ranked.action_id
+),
+
+due_ranked as (
+    select
+        after_offers.*,
+        row_number() over (partition by customer_id, channel order by journey_priority desc, scheduled_at, action_id) as channel_rank,
+        row_number() over (partition by customer_id order by journey_priority desc, scheduled_at, action_id) as overall_rank
+    from after_offers
+    where offer_status = 'due'
+),
+
+cap_usage as (
+    -- For each due action and cap that covers it: messages already sent in the window,
+    -- plus the due actions ranked before it.
+    select
+        due_ranked.action_id,
+        caps.channel as cap_channel,
+        caps.max_messages,
+        caps.window_seconds,
+        case when caps.channel = 'all' then due_ranked.overall_rank else due_ranked.channel_rank end
+            + (
+                select count(*)
+                from ledger
+                where ledger.customer_id = due_ranked.customer_id
+                  and (caps.channel = 'all' or ledger.channel = caps.channel)
+                  and coalesce(ledger.sent_at, ledger.recorded_at) > {{ now }} - {{ interval_seconds('1') }} * caps.window_seconds
+            ) as messages_with_this
+    from due_ranked
+    inner join caps on caps.channel = 'all' or caps.channel = due_ranked.channel
+),
+
+capped as (
+    select action_id, cap_channel, max_messages, window_seconds
+    from (
+        select
+            cap_usage.*,
+            row_number() over (partition by action_id order by window_seconds desc, cap_channel) as cap_rank
+        from cap_usage
+        where messages_with_this > max_messages
+    ) as exceeded
+    where cap_rank = 1
+),
+
+final as (
+    select
+        after_offers.action_id,
+        after_offers.journey,
+        after_offers.step_id,
+        after_offers.step_index,
+        after_offers.instance_id,
+        after_offers.customer_id,
+        after_offers.arm,
+        after_offers.channel,
+        after_offers.destination,
+        after_offers.template,
+        after_offers.variant,
+        after_offers.offer,
+        after_offers.scheduled_at,
+        case when after_offers.offer_status = 'deferred' then after_offers.release_at end as deferred_until,
+        case when capped.action_id is not null then 'suppressed' else after_offers.offer_status end as status,
+        case when capped.action_id is not null then 'frequency_cap' else after_offers.offer_reason_code end as reason_code,
+        case
+            when capped.action_id is not null
+                then 'Not sent: frequency cap of ' || cast(capped.max_messages as {{ dbt.type_string() }}) || ' '
+                    || case when capped.cap_channel = 'all' then 'messages' else capped.cap_channel || ' messages' end
+                    || ' per ' || cast(capped.window_seconds / 3600 as {{ dbt.type_string() }}) || ' hours reached.'
+            else after_offers.offer_reason
+        end as reason,
+        after_offers.journey_priority,
+        after_offers.entered_at,
+        after_offers.entry_properties,
+        {{ now }} as decided_at
+    from after_offers
+    left join capped on capped.action_id = after_offers.action_id
+)
+
+select * from final

@@ -1,0 +1,146 @@
+{{ config(
+    materialized='incremental',
+    unique_key='customer_id',
+    incremental_strategy='delete+insert',
+    post_hook="delete from {{ this }} where customer_id not in (select customer_id from {{ ref('int_identity__customer_map') }})",
+) }}
+
+-- Sessions of a customer across all their devices: a session is a run of the customer's
+-- track and page calls with no gap over var('session_inactivity_minutes') (30), whichever
+-- device each call came from. Server-side events (var('session_ignored_events'), e.g.
+-- billing renewals) are not visits.
+--
+-- Built from per-actor visits (int_profiles__actor_visits): sorted by start, a visit
+-- opens a new session when it starts more than the limit after every earlier visit of
+-- the customer has ended; that is the same as sessionising all the calls at once.
+--
+-- Incremental per customer: a run recomputes the customers with changed visits or a
+-- changed set of identifiers (fingerprint), and drops the sessions of ids that no
+-- longer exist (merged away).
+with visits as (
+    select * from {{ ref('int_profiles__actor_visits') }}
+),
+
+customer_map as (
+    select * from {{ ref('int_identity__customer_map') }}
+),
+
+fingerprints as (
+    -- each customer's set of identifiers, as md5 of the sorted list: a customer whose
+    -- identifiers changed (grew, merged, lost an excluded one) is recomputed
+    select
+        customer_id,
+        {{ dbt.hash(dbt.listagg('identifier', "','", 'order by identifier')) }} as identifiers_fingerprint
+    from customer_map
+    group by customer_id
+),
+
+customer_visits as (
+    select
+        coalesce(by_user.customer_id, by_device.customer_id) as customer_id,
+        visits.*
+    from visits
+    left join customer_map as by_user
+        on by_user.identifier_type = 'user_id' and by_user.identifier_value = visits.user_id
+    left join customer_map as by_device
+        on by_device.identifier_type = 'anonymous_id' and by_device.identifier_value = visits.anonymous_id
+),
+
+{% if is_incremental() %}
+stored_customers as (
+    select customer_id, max(identifiers_fingerprint) as identifiers_fingerprint
+    from {{ this }}
+    group by customer_id
+),
+
+changed_customers as (
+    select fingerprints.customer_id
+    from fingerprints
+    left join stored_customers on stored_customers.customer_id = fingerprints.customer_id
+    where stored_customers.customer_id is null
+       or stored_customers.identifiers_fingerprint <> fingerprints.identifiers_fingerprint
+    union
+    select customer_id
+    from customer_visits
+    where last_loaded_at > (select max(last_loaded_at) from {{ this }})
+),
+
+scoped_visits as (
+    select * from customer_visits
+    where customer_id in (select customer_id from changed_customers)
+),
+{% else %}
+scoped_visits as (
+    select * from customer_visits
+    where customer_id is not null
+),
+{% endif %}
+
+reach as (
+    select
+        scoped_visits.*,
+        max(ended_at) over (
+            partition by customer_id order by started_at, first_message_id
+            rows between unbounded preceding and 1 preceding
+        ) as earlier_visits_ended_at
+    from scoped_visits
+),
+
+numbered as (
+    select
+        reach.*,
+        sum(case
+            when earlier_visits_ended_at is null then 1
+            when started_at > {{ dbt.dateadd('minute', var('session_inactivity_minutes'), 'earlier_visits_ended_at') }} then 1
+            else 0
+        end) over (partition by customer_id order by started_at, first_message_id rows between unbounded preceding and current row) as session_number
+    from reach
+),
+
+first_visits as (
+    select customer_id, session_number, first_message_id, timezone
+    from (
+        select
+            numbered.*,
+            row_number() over (partition by customer_id, session_number order by started_at, first_message_id) as visit_rank
+        from numbered
+    ) as ranked
+    where visit_rank = 1
+),
+
+sessions as (
+    select
+        customer_id,
+        session_number,
+        min(started_at) as started_at,
+        max(ended_at) as ended_at,
+        sum(calls) as calls,
+        sum(page_views) as page_views,
+        count(distinct anonymous_id) as devices,
+        max(last_loaded_at) as last_loaded_at
+    from numbered
+    group by customer_id, session_number
+),
+
+final as (
+    select
+        'ses_' || substr({{ dbt.hash('first_visits.first_message_id') }}, 1, 16) as session_id,
+        sessions.customer_id,
+        sessions.session_number,
+        sessions.started_at,
+        sessions.ended_at,
+        {{ dbt.datediff('sessions.started_at', 'sessions.ended_at', 'second') }} as duration_seconds,
+        sessions.calls,
+        sessions.page_views,
+        sessions.devices,
+        first_visits.timezone,
+        fingerprints.identifiers_fingerprint,
+        sessions.last_loaded_at
+    from sessions
+    inner join first_visits
+        on first_visits.customer_id = sessions.customer_id
+        and first_visits.session_number = sessions.session_number
+    inner join fingerprints on fingerprints.customer_id = sessions.customer_id
+)
+
+select * from final

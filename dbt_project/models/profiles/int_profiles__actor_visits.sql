@@ -1,0 +1,146 @@
+{{ config(materialized='incremental', unique_key='actor_key', incremental_strategy='delete+insert') }}
+
+-- Visits of one actor (a device, or a device logged in as one user): runs of its track
+-- and page calls with no gap over var('session_inactivity_minutes'). fct_sessions joins
+-- the visits of all of a customer's actors into sessions across devices; that gives
+-- exactly the sessions of the customer's calls taken together, because a visit has no
+-- inner gap over the limit.
+--
+-- Incremental: for each actor with new calls, the visits that new calls can't touch
+-- (ended more than the limit before the earliest new call) are kept as they are, and
+-- the rest are sessionised again from the first visit that could change.
+with calls as (
+    select * from {{ ref('int_identity__calls') }}
+    where call_type in ('track', 'page')
+      and coalesce(event_name, '') not in (
+          {%- for event in var('session_ignored_events') %}'{{ event }}'{{ ',' if not loop.last }}{% endfor -%}
+      )
+),
+
+{% if is_incremental() %}
+changed_actors as {{ materialized_cte() }} (
+    select actor_key, min(occurred_at) as earliest_new_at
+    from calls
+    where loaded_at > (select max(last_loaded_at) from {{ this }})
+    group by actor_key
+),
+
+known_visits as {{ materialized_cte() }} (
+    select known.*, changed_actors.earliest_new_at
+    from {{ this }} as known
+    inner join changed_actors on changed_actors.actor_key = known.actor_key
+),
+
+resume_points as {{ materialized_cte() }} (
+    select
+        changed_actors.actor_key,
+        coalesce(
+            min(case when known_visits.ended_at >= {{ dbt.dateadd('minute', -1 * var('session_inactivity_minutes'), 'changed_actors.earliest_new_at') }}
+                     then known_visits.visit_number end),
+            max(known_visits.visit_number) + 1,
+            1
+        ) as resume_visit_number,
+        -- from that visit's start, or from the earliest new call if it comes first
+        least(
+            coalesce(
+                min(case when known_visits.ended_at >= {{ dbt.dateadd('minute', -1 * var('session_inactivity_minutes'), 'changed_actors.earliest_new_at') }}
+                         then known_visits.started_at end),
+                changed_actors.earliest_new_at
+            ),
+            changed_actors.earliest_new_at
+        ) as resume_at
+    from changed_actors
+    left join known_visits on known_visits.actor_key = changed_actors.actor_key
+    group by changed_actors.actor_key, changed_actors.earliest_new_at
+),
+
+kept_visits as (
+    select
+        known_visits.actor_key, known_visits.anonymous_id, known_visits.user_id, known_visits.visit_number,
+        known_visits.started_at, known_visits.ended_at, known_visits.calls, known_visits.page_views,
+        known_visits.last_loaded_at, known_visits.first_message_id, known_visits.timezone
+    from known_visits
+    inner join resume_points on resume_points.actor_key = known_visits.actor_key
+    where known_visits.visit_number < resume_points.resume_visit_number
+),
+
+actor_calls as (
+    select calls.*, resume_points.resume_visit_number - 1 as visits_before
+    from calls
+    inner join resume_points
+        on resume_points.actor_key = calls.actor_key
+        and calls.occurred_at >= resume_points.resume_at
+    -- the same bound for everyone first: a cheap range filter before the join
+    where calls.occurred_at >= (select min(resume_at) from resume_points)
+),
+{% else %}
+actor_calls as (
+    select calls.*, 0 as visits_before
+    from calls
+),
+{% endif %}
+
+gaps as (
+    select
+        actor_calls.*,
+        lag(occurred_at) over (partition by actor_key order by occurred_at, message_id) as previous_call_at
+    from actor_calls
+),
+
+numbered as (
+    select
+        gaps.*,
+        visits_before + sum(case
+            when previous_call_at is null then 1
+            when occurred_at > {{ dbt.dateadd('minute', var('session_inactivity_minutes'), 'previous_call_at') }} then 1
+            else 0
+        end) over (partition by actor_key order by occurred_at, message_id rows between unbounded preceding and current row) as visit_number
+    from gaps
+),
+
+first_calls as (
+    select actor_key, visit_number, message_id as first_message_id, timezone
+    from (
+        select
+            numbered.*,
+            row_number() over (partition by actor_key, visit_number order by occurred_at, message_id) as call_rank
+        from numbered
+    ) as ranked
+    where call_rank = 1
+),
+
+visits as (
+    select
+        actor_key,
+        min(anonymous_id) as anonymous_id,
+        min(user_id) as user_id,
+        visit_number,
+        min(occurred_at) as started_at,
+        max(occurred_at) as ended_at,
+        count(*) as calls,
+        sum(case when call_type = 'page' then 1 else 0 end) as page_views,
+        max(loaded_at) as last_loaded_at
+    from numbered
+    group by actor_key, visit_number
+),
+
+sessionised as (
+    select
+        visits.*,
+        first_calls.first_message_id,
+        first_calls.timezone
+    from visits
+    inner join first_calls
+        on first_calls.actor_key = visits.actor_key
+        and first_calls.visit_number = visits.visit_number
+),
+
+final as (
+    select * from sessionised
+    {%- if is_incremental() %}
+    union all
+    select * from kept_visits
+    {%- endif %}
+)
+
+select * from final

@@ -1,0 +1,7 @@
+{#- No two rows share the same values of `columns` (a composite primary key). -#}
+{% test unique_combination(model, columns) %}
+    select {{ columns | join(', ') }}, count(*) as copies
+    from {{ model }}
+    group by {{ columns | join(', ') }}
+    having count(*) > 1
+{% endtest %}

@@ -1,0 +1,1 @@
+"""Dagster assets of the identity layer that run outside dbt."""

@@ -1,0 +1,1 @@
+"""Journeys as code: YAML declarations compiled into dbt models (see docs/journeys.md)."""

@@ -1,0 +1,68 @@
+"""The local vendor servers as destinations, for the demo and the tests.
+
+`local_destinations()` starts one server per vendor, creates the lists, audiences and
+campaigns the starter syncs name, and returns the environment that points every
+connector (and every sync's target) at them, exactly as production points them at the
+real APIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.vendor_servers import SERVERS
+from connectors.vendor_servers.meta import DEMO_AUDIENCE
+
+# Quick retries and no client pacing: a local server answers in microseconds.
+FAST_HTTP = {"HTTP_BACKOFF_BASE": "0.01", "HTTP_BACKOFF_MAX": "0.05", "HTTP_READ_TIMEOUT": "5", "HTTP_MAX_ATTEMPTS": "4",
+             "RATE_PER_SECOND": "2000"}
+DEMO_LIST = "throughline-champions"
+DEMO_PUSH_CAMPAIGN = "demo-push-campaign"
+
+
+@dataclass
+class LocalDestinations:
+    servers: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def requests(self) -> int:
+        """Requests every server has seen (preview must leave this at zero)."""
+        return sum(len(getattr(s, "request_log", [])) for s in self.servers.values())
+
+
+def _settings(vendor: str, server: Any) -> dict[str, str]:
+    url = server.base_url
+    if vendor == "meta":
+        return {"ACCESS_TOKEN": server.access_token, "BASE_URL": url}
+    if vendor == "sendgrid":
+        return {"API_KEY": server.api_key, "BASE_URL": url, "FROM_EMAIL": "journeys@fernway.example"}
+    if vendor == "twilio":
+        return {"ACCOUNT_SID": server.account_sid, "AUTH_TOKEN": server.auth_token, "FROM": "+15005550006", "BASE_URL": url}
+    if vendor == "braze":
+        return {"API_KEY": server.api_key, "REST_ENDPOINT": url}
+    if vendor == "webhook":
+        return {"URL": url + "/throughline", "SECRET": server.secret}
+    raise ValueError(f"no local settings for {vendor}")
+
+
+@contextmanager
+def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio", "braze", "webhook"),
+                       **server_options: Any) -> Iterator[LocalDestinations]:
+    local = LocalDestinations()
+    with ExitStack() as stack:
+        for vendor in vendors:
+            server = SERVERS[vendor](**server_options.get(vendor, {"rate_limits": ()}))
+            stack.enter_context(server)
+            local.servers[vendor] = server
+            prefix = f"THROUGHLINE_{vendor.upper()}_"
+            local.env.update({prefix + k: v for k, v in {**FAST_HTTP, **_settings(vendor, server)}.items()})
+        if "meta" in local.servers:
+            local.env["THROUGHLINE_META_AUDIENCE_ID"] = DEMO_AUDIENCE
+        if "sendgrid" in local.servers:
+            local.env["THROUGHLINE_SENDGRID_LIST_ID"] = local.servers["sendgrid"].create_list(DEMO_LIST)
+        if "braze" in local.servers:
+            local.servers["braze"].campaigns.add(DEMO_PUSH_CAMPAIGN)
+        yield local
