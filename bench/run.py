@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_connectors  # noqa: E402
 import bench_identity  # noqa: E402
 import bench_ingest  # noqa: E402
+import bench_journeys  # noqa: E402
 import bench_syncs  # noqa: E402
 from harness import machine, markdown_table  # noqa: E402
 
@@ -34,6 +35,8 @@ def main() -> None:
         ("Ingest: generate and load the demo dataset", markdown_table(bench_ingest.run(args.customers, args.days, args.repeat, args.workdir))),
         ("Identity and profiles: a full build, then an incremental one after ~1% more events",
          markdown_table(bench_identity.run(args.customers, args.days, 2, 1, args.workdir.resolve()))),
+        ("Journeys: a full build, then a tick after ~1% more events",
+         markdown_table(bench_journeys.run(args.customers, 1, args.workdir.resolve()))),
         ("Connectors: an audience to Meta, SMS to Twilio, against the local vendor servers", bench_connectors.run(1_000_000, 10_000, 2_000)),
         ("Syncs: a 1,000,000-member audience to Meta, then a re-sync after 1% changed", bench_syncs.run(1_000_000, 1.0, args.workdir)),
     ]

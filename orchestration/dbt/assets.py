@@ -7,7 +7,7 @@ import json
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.dbt.project import throughline_dbt_project
 
@@ -37,7 +37,7 @@ class DbtBuildConfig(dg.Config):
 @dbt_assets(
     manifest=throughline_dbt_project.manifest_path,
     project=throughline_dbt_project,
-    dagster_dbt_translator=ThroughlineTranslator(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)),
+    dagster_dbt_translator=ThroughlineTranslator(),
     pool="warehouse",  # one writer at a time on the warehouse
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):

@@ -140,7 +140,8 @@ def steps(decisions: list[dict], journey: str) -> dict[str, dict]:
 def test_win_back_never_reaches_someone_who_bought_or_came_back(decided):
     at_t = decided[T]
     assert steps(at_t["wb_buyer"], "win_back")["winback_email"]["reason_code"] == "converted"
-    assert steps(at_t["wb_visitor"], "win_back")["winback_email"]["reason_code"] == "exited"
+    assert steps(at_t["wb_visitor"], "win_back")["winback_email"]["reason_code"] == "converted"
+    assert decided.warehouse.instances("wb_visitor", "win_back")[0]["exit_reason"] == "goal:session_started"
     for user in ("wb_buyer", "wb_visitor"):
         assert all(d["status"] != "due" for d in at_t[user] if d["journey"] == "win_back")
     # The control: lapsed customers do get it (or are held out), so the rule above is not vacuous.

@@ -1,0 +1,75 @@
+{{ config(materialized='incremental', incremental_strategy='append') }}
+
+-- The calls journeys decide on, with the identifiers they carry: track calls with their
+-- properties, page calls as `page_viewed`, and one `product_purchased` per product line
+-- of a purchase (so "bought the carted product" is an event to match on). Append-only:
+-- each run adds the calls loaded since the last one. Who the customer is gets decided at
+-- read time (int_journeys__events), so identity merges re-attribute history for free.
+with stored_copies as (
+    select * from {{ ref('stg_segment__calls') }}
+    {{ loaded_after_watermark() }}
+),
+
+first_copies as (
+    select *
+    from (
+        select
+            stored_copies.*,
+            row_number() over (partition by message_id order by loaded_at, source_line) as copy_number
+        from stored_copies
+        where call_type in ('track', 'page')
+    ) as numbered
+    where copy_number = 1
+    {%- if is_incremental() %}
+      and not exists (select 1 from {{ this }} as known where known.message_id = numbered.message_id)
+    {%- endif %}
+),
+
+tracks as (
+    select message_id, event_name, occurred_at, properties, user_id, anonymous_id, loaded_at
+    from first_copies
+    where call_type = 'track'
+),
+
+pages as (
+    select
+        message_id,
+        'page_viewed' as event_name,
+        occurred_at,
+        cast(null as {{ dbt.type_string() }}) as properties,
+        user_id,
+        anonymous_id,
+        loaded_at
+    from first_copies
+    where call_type = 'page'
+),
+
+purchases as (
+    select * from tracks where event_name = 'purchase_made'
+),
+
+purchased_products as (
+    -- one per product and order, even when an order lists a product on two lines
+    select distinct
+        purchases.message_id || ':' || {{ json_text('items.item', 'product_id') }} as message_id,
+        'product_purchased' as event_name,
+        purchases.occurred_at,
+        {{ json_object_text([
+            ('product_id', json_text('items.item', 'product_id')),
+            ('order_id', json_text('purchases.properties', 'order_id')),
+        ]) }} as properties,
+        purchases.user_id,
+        purchases.anonymous_id,
+        purchases.loaded_at
+    from {{ json_array_items('purchases', 'properties', 'products') }}
+),
+
+final as (
+    select * from tracks
+    union all
+    select * from pages
+    union all
+    select * from purchased_products
+)
+
+select * from final
