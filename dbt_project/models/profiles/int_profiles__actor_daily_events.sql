@@ -7,7 +7,7 @@ with new_calls as (
     select * from {{ ref('int_identity__calls') }}
     where call_type = 'track'
     {%- if is_incremental() %}
-      and loaded_at > (select max(last_loaded_at) from {{ this }})
+      and loaded_at > {{ incremental_watermark('last_loaded_at') }}
     {%- endif %}
 ),
 

@@ -9,19 +9,24 @@
 -- Incremental: for each actor with new calls, the visits that new calls can't touch
 -- (ended more than the limit before the earliest new call) are kept as they are, and
 -- the rest are sessionised again from the first visit that could change.
-with calls as (
-    select * from {{ ref('int_identity__calls') }}
-    where call_type in ('track', 'page')
-      and coalesce(event_name, '') not in (
-          {%- for event in var('session_ignored_events') %}'{{ event }}'{{ ',' if not loop.last }}{% endfor -%}
-      )
-),
 
+{#- Calls that are visits. Read twice in an incremental run (new calls, calls to
+    sessionise again), so a filter rather than a CTE: DuckDB would materialise such a
+    CTE in full, every call, before the watermark could prune it. #}
+{% set visit_calls -%}
+    call_type in ('track', 'page')
+    and coalesce(event_name, '') not in (
+        {%- for event in var('session_ignored_events') %}'{{ event }}'{{ ',' if not loop.last }}{% endfor -%}
+    )
+{%- endset %}
+
+with
 {% if is_incremental() %}
 changed_actors as {{ materialized_cte() }} (
     select actor_key, min(occurred_at) as earliest_new_at
-    from calls
-    where loaded_at > (select max(last_loaded_at) from {{ this }})
+    from {{ ref('int_identity__calls') }}
+    where {{ visit_calls }}
+      and loaded_at > {{ incremental_watermark('last_loaded_at') }}
     group by actor_key
 ),
 
@@ -66,17 +71,19 @@ kept_visits as (
 
 actor_calls as (
     select calls.*, resume_points.resume_visit_number - 1 as visits_before
-    from calls
+    from {{ ref('int_identity__calls') }} as calls
     inner join resume_points
         on resume_points.actor_key = calls.actor_key
         and calls.occurred_at >= resume_points.resume_at
-    -- the same bound for everyone first: a cheap range filter before the join
-    where calls.occurred_at >= (select min(resume_at) from resume_points)
+    where {{ visit_calls }}
+      -- the same bound for everyone first: a cheap range filter before the join
+      and calls.occurred_at >= (select min(resume_at) from resume_points)
 ),
 {% else %}
 actor_calls as (
     select calls.*, 0 as visits_before
-    from calls
+    from {{ ref('int_identity__calls') }} as calls
+    where {{ visit_calls }}
 ),
 {% endif %}
 

@@ -5,9 +5,8 @@
 -- zone of a later session). Calls after now don't count; ties on time go to the larger
 -- message id.
 with calls as (
-    select * from {{ ref('int_identity__calls') }}
-    where call_type = 'identify'
-      and occurred_at <= {{ throughline_now() }}
+    select * from {{ ref('int_profiles__identifies') }}
+    where occurred_at <= {{ throughline_now() }}
 ),
 
 customer_map as (
