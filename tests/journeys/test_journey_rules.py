@@ -99,6 +99,7 @@ def build_timeline() -> Timeline:
 class Decided:
     warehouse: JourneyWarehouse
     snapshots: dict[datetime, dict[str, list[dict]]]  # now -> user -> decisions
+    welcome_new_instances: dict[datetime, list[dict]]  # now -> welcome_new's welcome_signup instances
 
     def __getitem__(self, now: datetime) -> dict[str, list[dict]]:
         return self.snapshots[now]
@@ -113,7 +114,7 @@ def decided(tmp_path_factory, dbt_manifest) -> Decided:
     timeline = build_timeline()
     users = sorted({c["userId"] for c in timeline.calls if c.get("userId")})
     warehouse = JourneyWarehouse(tmp_path_factory.mktemp("journeys"), timeline)
-    snapshots = {}
+    snapshots, instance_states = {}, {}
     for now in (T, QUIET_BERLIN_NOW, LATER, NEW_YORK_DST_NOW, BERLIN_DST_NOW):
         if now == QUIET_BERLIN_NOW:
             # Ledger rows the sync layer would have written: sends from other journeys.
@@ -128,9 +129,10 @@ def decided(tmp_path_factory, dbt_manifest) -> Decided:
                                          address="bounced@example.com", occurred_at=T - days(2))
         warehouse.decide(now)
         snapshots[now] = {user: warehouse.decisions(user) for user in users}
+        instance_states[now] = warehouse.instances("welcome_new", "welcome_signup")
         if now == T:
             warehouse.render_messages()  # as the message syncs do after each build
-    return Decided(warehouse, snapshots)
+    return Decided(warehouse, snapshots, instance_states)
 
 
 def steps(decisions: list[dict], journey: str) -> dict[str, dict]:
@@ -170,6 +172,13 @@ def test_welcome_only_inside_the_welcome_window(decided):
     assert steps(decided[T]["welcome_old"], "welcome_signup") == {}
     new = steps(decided[T]["welcome_new"], "welcome_signup")["signup_welcome"]
     assert (new["status"], new["channel"]) == ("due", "email")
+
+
+def test_an_instance_with_a_message_due_is_still_active(decided):
+    due_now = decided.welcome_new_instances[T][0]
+    assert (due_now["state"], steps(decided[T]["welcome_new"], "welcome_signup")["signup_welcome"]["status"]) == ("active", "due")
+    later = decided.welcome_new_instances[QUIET_BERLIN_NOW][0]
+    assert later["state"] == "completed", "once its last message is sent or dropped, it is complete"
 
 
 def test_a_message_that_cannot_be_rendered_is_a_decision_with_a_reason(decided):

@@ -1,26 +1,43 @@
 -- One row per journey instance: who entered which journey when, in which arm, and how
--- it stands now (active, completed, converted or exited, with the reason).
+-- it stands now (active, completed, converted or exited, with the reason). An instance
+-- whose last step's time has passed is still active while one of its messages is due,
+-- deferred or in flight.
 with candidates as (
     select * from {{ ref('journey_candidates') }}
+),
+
+instances as (
+    select * from candidates
     where row_kind = 'instance'
+),
+
+open_actions as (
+    select distinct instance_id
+    from candidates
+    where row_kind = 'action'
+      and status in ('due', 'deferred', 'in_flight')
 ),
 
 final as (
     select
-        instance_id,
-        journey,
-        customer_id,
-        instance_number,
-        entered_at,
-        arm,
-        state,
-        exited_at,
-        exit_reason,
-        completed_at,
-        entry_properties,
-        journey_priority,
-        collision_window_seconds
-    from candidates
+        instances.instance_id,
+        instances.journey,
+        instances.customer_id,
+        instances.instance_number,
+        instances.entered_at,
+        instances.arm,
+        case
+            when instances.state = 'completed' and open_actions.instance_id is not null then 'active'
+            else instances.state
+        end as state,
+        instances.exited_at,
+        instances.exit_reason,
+        case when open_actions.instance_id is null then instances.completed_at end as completed_at,
+        instances.entry_properties,
+        instances.journey_priority,
+        instances.collision_window_seconds
+    from instances
+    left join open_actions on open_actions.instance_id = instances.instance_id
 )
 
 select * from final
