@@ -4,23 +4,8 @@
 -- carries, the event, when it happened and when it was loaded. Emails are normalised
 -- here. Incremental and append-only: each run adds the calls loaded since the last one,
 -- keeping the first copy of a message_id (as the stg_segment__* views do).
-with stored_copies as (
-    select * from {{ ref('stg_segment__calls') }}
-    {{ loaded_after_watermark() }}
-),
-
-first_copies as (
-    select *
-    from (
-        select
-            stored_copies.*,
-            row_number() over (partition by message_id order by loaded_at, source_line) as copy_number
-        from stored_copies
-    ) as numbered
-    where copy_number = 1
-    {%- if is_incremental() %}
-      and not exists (select 1 from {{ this }} as known where known.message_id = numbered.message_id)
-    {%- endif %}
+with first_copies as (
+    {{ new_segment_calls() }}
 ),
 
 final as (

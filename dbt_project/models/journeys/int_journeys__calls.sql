@@ -5,24 +5,8 @@
 -- of a purchase (so "bought the carted product" is an event to match on). Append-only:
 -- each run adds the calls loaded since the last one. Who the customer is gets decided at
 -- read time (int_journeys__events), so identity merges re-attribute history for free.
-with stored_copies as (
-    select * from {{ ref('stg_segment__calls') }}
-    {{ loaded_after_watermark() }}
-),
-
-first_copies as (
-    select *
-    from (
-        select
-            stored_copies.*,
-            row_number() over (partition by message_id order by loaded_at, source_line) as copy_number
-        from stored_copies
-        where call_type in ('track', 'page')
-    ) as numbered
-    where copy_number = 1
-    {%- if is_incremental() %}
-      and not exists (select 1 from {{ this }} as known where known.message_id = numbered.message_id)
-    {%- endif %}
+with first_copies as (
+    {{ new_segment_calls("call_type in ('track', 'page')") }}
 ),
 
 tracks as (
