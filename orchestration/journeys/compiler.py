@@ -8,6 +8,7 @@ them into dbt_project/models/journeys/generated/. `throughline prepare` runs it 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ PROP = re.compile(r"prop\(\s*'([A-Za-z0-9_.]+)'\s*\)")
 CONTEXT = re.compile(r"context\(\s*'([A-Za-z0-9_.]+)'\s*\)")
 HAPPENED = re.compile(r"happened\(\s*'([A-Za-z0-9_]+)'\s*\)")
 DAYS_AGO = re.compile(r"days_ago\(\s*(\d+)\s*\)")
+DEFINITION_HASH_SLOT = "__definition_hash__"
 
 _sql = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -52,8 +54,9 @@ def event_filter(sql: str, properties_column: str) -> str:
 def condition(sql: str, instance: str, until: str, events: set[str], journey: Journey, field: str, catalog: Catalog) -> str:
     """A condition over the customer's profile (dim_customers columns by name), the journey
     context (`context('cart_id')`, from the entry event), what happened since entry
-    (`happened('integration_connected')`, up to `until`) and now (`days_ago(7)`).
-    False when the profile is missing."""
+    (`happened('integration_connected')`, up to `until`) and time (`days_ago(7)`: seven days
+    before `until`, the instant the condition is judged at - entry, or the step - so a
+    decision once made reads the same at any later `now`). False when the profile is missing."""
     def happened(match: re.Match) -> str:
         name = match.group(1)
         if name not in catalog.events:
@@ -64,7 +67,7 @@ def condition(sql: str, instance: str, until: str, events: set[str], journey: Jo
                 f" and happened.occurred_at <= {until})")
 
     body = HAPPENED.sub(happened, sql)
-    body = DAYS_AGO.sub(lambda m: f"({{{{ throughline_now() }}}} - {{{{ interval_seconds({int(m.group(1)) * 86400}) }}}})", body)
+    body = DAYS_AGO.sub(lambda m: f"({until} - {{{{ interval_seconds({int(m.group(1)) * 86400}) }}}})", body)
     body = CONTEXT.sub(lambda m: "{{ json_text('" + instance + ".entry_properties', '" + m.group(1) + "') }}", body)
     return (f"coalesce((select ({body}) from {{{{ ref('dim_customers') }}}} as profile"
             f" where profile.customer_id = {instance}.customer_id), false)")
@@ -169,7 +172,8 @@ def render_journey(journey: Journey, policies: Policies, catalog: Catalog) -> st
                                       "entry.profile", catalog).replace("happened.occurred_at >= entries.entry_at and ", "")
     max_duration = sum((s.wait or s.timeout).seconds for s in journey.steps if s.kind in ("wait", "wait_until")) or 1
     last_step = [s for s in journey.steps if s.kind != "branch"][-1]
-    return _sql.get_template("journey_model.sql.j2").render(
+    sql = _sql.get_template("journey_model.sql.j2").render(
+        definition_hash=DEFINITION_HASH_SLOT,
         j=journey,
         policies={"default_timezone": policies.default_timezone, "quiet_hours": policies.quiet_hours,
                   "collision_window_seconds": policies.collision_window_seconds,
@@ -184,6 +188,10 @@ def render_journey(journey: Journey, policies: Policies, catalog: Catalog) -> st
         timeouts=[s for s in timeline if s["kind"] == "wait_until" and journey.steps[s["index"] - 1].on_timeout == "exit"],
         last_step_id=last_step.id,
     )
+    # The model's rows remember the definition they were decided under: a run under a
+    # changed definition re-decides every customer instead of only the changed ones.
+    definition_hash = hashlib.sha256(sql.encode()).hexdigest()[:16]
+    return sql.replace(DEFINITION_HASH_SLOT, definition_hash)
 
 
 # The columns every journey model has (journey_model.sql.j2), for a project with none yet.
@@ -194,6 +202,7 @@ CANDIDATE_COLUMNS = {
     "row_kind": "text", "step_id": "text", "step_index": "int", "action_id": "text", "channel": "text",
     "destination": "text", "template": "text", "variant": "text", "offer": "text", "scheduled_at": "timestamp",
     "release_at": "timestamp", "ledger_status": "text", "status": "text", "reason_code": "text", "reason": "text",
+    "as_of": "timestamp", "events_loaded_through": "timestamp", "definition_hash": "text",
 }
 SQL_TYPES = {"text": "{{ dbt.type_string() }}", "int": "{{ dbt.type_int() }}", "timestamp": "{{ dbt.type_timestamp() }}"}
 

@@ -28,11 +28,12 @@ def iso(at: datetime) -> str:
 
 @dataclass
 class Timeline:
+    prefix: str = "msg"  # message ids are prefix-1, prefix-2...: give a later timeline its own
     calls: list[dict] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def _call(self, **call) -> None:
-        self.calls.append({"messageId": f"msg-{next(self._ids)}", **call})
+        self.calls.append({"messageId": f"{self.prefix}-{next(self._ids)}", **call})
 
     def person(self, user: str, at: datetime, *, email: str | None = None, phone: str | None = None,
                country: str = "US", timezone: str = "America/New_York", consent: tuple[str, ...] = ("email",),
@@ -71,10 +72,15 @@ class JourneyWarehouse:
         self.path = tmp / "warehouse.duckdb"
         self.target = tmp / "dbt_target"
         self.env = {**os.environ, "THROUGHLINE_WAREHOUSE": str(self.path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        with raw_layer(self.path) as con:
-            load_file(con, timeline.write(tmp / "timeline.jsonl"))
-            normalise_new_phone_numbers(con)
+        self.tmp = tmp
+        self.load(timeline)
         self._dbt("seed")
+
+    def load(self, timeline: Timeline, name: str = "timeline") -> None:
+        """Load a timeline's calls as the loader would a newly landed file."""
+        with raw_layer(self.path) as con:
+            load_file(con, timeline.write(self.tmp / f"{name}.jsonl"))
+            normalise_new_phone_numbers(con)
 
     def _dbt(self, *args: str) -> None:
         result = subprocess.run(
@@ -117,6 +123,10 @@ class JourneyWarehouse:
     def query(self, sql: str, params: dict | None = None) -> list[tuple]:
         with duckdb.connect(str(self.path), read_only=True) as con:
             return con.execute(sql, params or {}).fetchall()
+
+    def execute(self, sql: str) -> None:
+        with duckdb.connect(str(self.path)) as con:
+            con.execute(sql)
 
     def customer_of(self, user: str) -> str:
         rows = self.query(

@@ -17,7 +17,8 @@ final as (
         calls.event_name,
         calls.occurred_at,
         calls.properties,
-        calls.message_id
+        calls.message_id,
+        calls.loaded_at
     from calls
     left join customer_map as by_user
         on by_user.identifier_type = 'user_id' and by_user.identifier_value = calls.user_id
