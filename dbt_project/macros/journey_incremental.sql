@@ -25,3 +25,25 @@
     {%- endif -%}
     {{ return(state) }}
 {%- endmacro %}
+
+{#- When this dbt invocation started (UTC): journey rows carry it as computed_at, so a
+    model downstream of them can tell which customers were re-decided since its own last
+    run, whatever `now` each run was for. -#}
+{% macro run_started_timestamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- For a model downstream of the journey models, incremental per customer (append, with
+    delete_redecided_customers() as its pre-hook): the customers some journey re-decided
+    since this model's last run. The watermark is read before the hook deletes anything. -#}
+{% macro redecided_customers() -%}
+    select customer_id
+    from {{ ref('journey_candidates') }}
+    where computed_at > {{ incremental_watermark('computed_at') }}
+{%- endmacro %}
+
+{% macro delete_redecided_customers() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where customer_id in ({{ redecided_customers() }})
+    {%- endif -%}
+{%- endmacro %}

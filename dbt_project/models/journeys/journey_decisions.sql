@@ -1,3 +1,9 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_redecided_customers() }}",
+) }}
+
 -- Every candidate action at now with its outcome and why: due (to send now), deferred
 -- until a time, suppressed (with a machine-readable reason_code and a sentence), or
 -- already handled by the sync layer (sent, in_flight, failed, unknown).
@@ -10,11 +16,18 @@
 --      channel, whichever journey and channel would send it;
 --   3. frequency caps: per channel and overall over rolling windows, counting what the
 --      ledger says was sent by every journey, then the due actions by priority.
+--
+-- Incremental per customer, like the journey models: a run re-decides the customers some
+-- journey re-decided since (which includes everyone with a message due or deferred, so
+-- caps and collisions are always judged at now); a settled customer's decisions stand.
 {%- set now = throughline_now() %}
 
 with candidates as (
     select * from {{ ref('journey_candidates') }}
     where row_kind = 'action'
+{%- if is_incremental() %}
+      and customer_id in ({{ redecided_customers() }})
+{%- endif %}
 ),
 
 instances as (
@@ -188,7 +201,8 @@ final as (
         after_offers.journey_priority,
         after_offers.entered_at,
         after_offers.entry_properties,
-        {{ now }} as decided_at
+        {{ now }} as decided_at,
+        {{ run_started_timestamp() }} as computed_at
     from after_offers
     left join capped on capped.action_id = after_offers.action_id
 )

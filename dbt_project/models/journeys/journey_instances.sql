@@ -1,9 +1,18 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_redecided_customers() }}",
+) }}
+
 -- One row per journey instance: who entered which journey when, in which arm, and how
 -- it stands now (active, completed, converted or exited, with the reason). An instance
 -- whose last step's time has passed is still active while one of its messages is due,
--- deferred or in flight.
+-- deferred or in flight. Incremental per customer, like the journey models.
 with candidates as (
     select * from {{ ref('journey_candidates') }}
+{%- if is_incremental() %}
+    where customer_id in ({{ redecided_customers() }})
+{%- endif %}
 ),
 
 instances as (
@@ -35,7 +44,8 @@ final as (
         case when open_actions.instance_id is null then instances.completed_at end as completed_at,
         instances.entry_properties,
         instances.journey_priority,
-        instances.collision_window_seconds
+        instances.collision_window_seconds,
+        instances.computed_at
     from instances
     left join open_actions on open_actions.instance_id = instances.instance_id
 )
