@@ -217,6 +217,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from orchestration.report import write_report
+
+    path = warehouse_path()
+    if not path.exists():
+        print(f"throughline report: no warehouse at {path}; load events and run `throughline build` first", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    with duckdb.connect(str(path), read_only=True) as con:
+        data = write_report(con, out)
+    print(f"wrote {out} ({len(data.funnels)} journeys" + (f"; not built yet: {', '.join(data.missing)}" if data.missing else "") + ")")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import os
     from datetime import timedelta
@@ -297,6 +313,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--journey", help="only this journey's entries, decisions and sends")
     e.add_argument("--at", help="decide as of this UTC instant (rebuilds the journeys in a copy of the warehouse)")
     e.set_defaults(func=cmd_explain)
+
+    r = sub.add_parser("report", help="write the journey report: one self-contained HTML file with charts")
+    r.add_argument("--out", default="report.html", help="where to write it (default: report.html)")
+    r.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="generate, load, tick twice against the local vendor servers, summarise")
     d.add_argument("--customers", type=int, default=3000)
