@@ -118,9 +118,11 @@ def test_lift_with_its_interval_is_the_warehouse_lift(warehouse: Path, page) -> 
             continue
         for metric, value in zip(LIFT, values):
             assert same(shown[(journey, metric)], value), (journey, metric)
-        # The text shows the same figure, rounded: points for absolute, percent for relative.
+        # The text shows the same figure, rounded: points for absolute.
         absolute = shown[(journey, "absolute_lift")]["text"]
         assert absolute == f"{values[LIFT.index('absolute_lift')] * 100:+.1f} pts"
+    working = next(e for e in elements if e["metric"] == "journeys_working")
+    assert same(working, sum(verdict == "positive" for _, verdict, *_ in rows))
 
 
 def test_channels_segment_flows_and_suppressions_are_the_warehouse_figures(warehouse: Path, page) -> None:
@@ -200,3 +202,28 @@ def test_names_from_the_data_are_escaped(warehouse: Path) -> None:
     html = render_report(data, generated_at=datetime(2026, 3, 2, 8, 0))
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_ab_variants_and_a_journey_without_conversions_render(tmp_path: Path) -> None:
+    """The demo journeys have no A/B step; the section is drawn from rows shaped like
+    journey_variant_results, with an undefined relative lift among them."""
+    from orchestration.report import ReportData
+
+    funnel = {"journey": "onboarding_test", "entered": 200, "entered_treatment": 180, "entered_control": 20,
+              "converted": 0, "exited": 150, "active": 50, "actions": 180, "suppressed": 30, "sent": 150,
+              "delivered": 140, "opened": 70, "clicked": 10}
+    variant = {"journey": "onboarding_test", "step_id": "welcome", "variant": "b", "baseline_variant": "a",
+               "treated_units": 90, "treated_conversions": 9, "control_units": 90, "control_conversions": 0,
+               "treated_rate": 0.1, "control_rate": 0.0, "absolute_lift": 0.1, "absolute_lift_lower": 0.03,
+               "absolute_lift_upper": 0.18, "relative_lift": None, "relative_lift_lower": None, "relative_lift_upper": None}
+    out = tmp_path / "report.html"
+    out.write_text(render_report(ReportData(funnels=[funnel], variants=[variant]), generated_at=datetime(2026, 3, 2)))
+    rendered = render(out)
+    assert rendered.console == []
+    shown = on_page(data_elements(rendered.dom), "variant")
+    key = "onboarding_test:welcome:b"
+    assert same(shown[(key, "absolute_lift")], 0.1) and same(shown[(key, "absolute_lift_lower")], 0.03)
+    assert same(shown[(key, "relative_lift")], None)  # undefined: shown as a dash, not 0
+    funnels = on_page(data_elements(rendered.dom), "journey")
+    assert same(funnels[("onboarding_test", "converted")], 0) and same(funnels[("onboarding_test", "clicked")], 10)
+    assert 'id="no-flows"' in rendered.dom and 'id="no-channels"' in rendered.dom
