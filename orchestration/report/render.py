@@ -31,10 +31,16 @@ REASON_LABELS = {
 }
 
 
+# Names whose plain capitalisation reads wrong.
+LABELS = {"sms": "SMS", "in_app": "In-app", "ab": "A/B"}
+
+
 def label(name: str | None) -> str:
-    """`abandoned_cart` -> `Abandoned cart`, `rfm_at_risk` -> `At risk`."""
+    """`abandoned_cart` -> `Abandoned cart`, `rfm_at_risk` -> `At risk`, `sms` -> `SMS`."""
     if not name:
         return ""
+    if name in LABELS:
+        return LABELS[name]
     text = name.removeprefix("rfm_").replace("_", " ")
     return text[:1].upper() + text[1:]
 
