@@ -508,7 +508,7 @@ class _DrySink(_Sink):
         self.start_ms, self.end_ms = start_ms, end_ms
         self.first_day = start_ms // DAY_MS
         self.files, self.paths = [], ()
-        self.writers = tuple(len for _ in range(self.first_day, (end_ms - 1) // DAY_MS + 1))
+        self.writers = tuple(len for _ in range(self.first_day, (end_ms - 1) // DAY_MS + 1))  # len(): takes a line, keeps nothing
         self.counts = {}
 
 
@@ -561,7 +561,7 @@ class _Customer:
         # is the same with and without them; `customer_id` is the warehouse id they act on.
         self.effects, self.effect_rng, self.customer_id = effects, random.Random(f"{seed}:{index}:effect"), customer_id
         self.identifiers: dict[str, str] = {}  # identifier -> its parent in the identity graph (union-find)
-        self.first_seen: dict[str, int] = {}  # identifier -> the number of the first call that carried it
+        self.first_seen: dict[str, int] = {}  # identifier -> the rank of the first call that carried it
         self.sink = sink
         self.start_ms, self.end_ms = sink.start_ms, sink.end_ms
         span = self.end_ms - self.start_ms
