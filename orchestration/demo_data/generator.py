@@ -2,9 +2,10 @@
 
 `generate()` simulates customers one at a time and streams their calls to one JSON
 Lines file per UTC day, so memory does not grow with the number of customers. Output
-is a pure function of (customers, days, seed, end): every customer draws from its own
-`random.Random(f"{seed}:{index}")`, and nothing that reaches the files depends on
+is a pure function of (customers, days, seed, end, plant): every customer draws from its
+own `random.Random(f"{seed}:{index}")`, and nothing that reaches the files depends on
 `hash()`, set order or the wall clock (except the default `end`, today's UTC midnight).
+Planted effects (`plant`, see PlantedEffect) are off by default.
 
 The event vocabulary and personas are documented in docs/event-catalog.md; keep the
 two in step.
