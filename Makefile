@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test dev bench manifest clean lock
+.PHONY: demo test dev bench manifest clean lock chromium
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/throughline demo
 
-test: $(MANIFEST)
+# The report's browser test drives headless Chromium, from Debian's package.
+chromium:
+	command -v chromium >/dev/null || ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y --no-install-recommends chromium' )
+
+test: $(MANIFEST) chromium
 	$(BIN)/python -m pytest
 
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml

@@ -22,10 +22,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from orchestration.demo_data.generator import generate
 
     end = datetime.strptime(args.end, "%Y-%m-%d").replace(tzinfo=timezone.utc) if args.end else None
+    plant = {}
+    for text in getattr(args, "plant_effect", None) or ():
+        journey, _, lift = text.partition("=")
+        try:
+            plant[journey.strip()] = float(lift)
+        except ValueError:
+            print(f"throughline generate: --plant-effect wants JOURNEY=RELATIVE_LIFT (e.g. abandoned_cart=0.2), not {text!r}", file=sys.stderr)
+            return 2
     started = time.perf_counter()
-    summary = generate(customers=args.customers, days=args.days, seed=args.seed, out_dir=Path(args.out), end=end)
+    try:
+        summary = generate(customers=args.customers, days=args.days, seed=args.seed, out_dir=Path(args.out), end=end, plant=plant)
+    except ValueError as error:
+        print(f"throughline generate: {error}", file=sys.stderr)
+        return 2
     print(f"generated {summary.events:,} events for {summary.customers:,} customers "
           f"in {len(summary.files)} files under {args.out} ({time.perf_counter() - started:.1f}s)")
+    for effect in summary.planted:
+        print(f"planted: {effect.journey} treated customers convert {1 + effect.relative_lift:.2f}x as often as its "
+              f"{effect.holdout_percent:g}% holdout")
     return 0
 
 
@@ -217,6 +232,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from orchestration.report import write_report
+
+    path = warehouse_path()
+    if not path.exists():
+        print(f"throughline report: no warehouse at {path}; load events and run `throughline build` first", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    with duckdb.connect(str(path), read_only=True) as con:
+        data = write_report(con, out)
+    print(f"wrote {out} ({len(data.funnels)} journeys" + (f"; not built yet: {', '.join(data.missing)}" if data.missing else "") + ")")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import os
     from datetime import timedelta
@@ -259,6 +290,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=7)
     g.add_argument("--out", default="demo_data")
     g.add_argument("--end", help="last day of the window, exclusive (YYYY-MM-DD; default: today, UTC)")
+    g.add_argument("--plant-effect", action="append", default=[], metavar="JOURNEY=RELATIVE_LIFT",
+                   help="treated customers of JOURNEY convert 1 + RELATIVE_LIFT times as often as its holdout "
+                        "(e.g. abandoned_cart=0.2; repeatable), to check the measured lift against a known truth")
     g.set_defaults(func=cmd_generate)
 
     ld = sub.add_parser("load", help="load JSONL, CSV or Parquet files of Segment calls into the raw layer")
@@ -297,6 +331,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--journey", help="only this journey's entries, decisions and sends")
     e.add_argument("--at", help="decide as of this UTC instant (rebuilds the journeys in a copy of the warehouse)")
     e.set_defaults(func=cmd_explain)
+
+    r = sub.add_parser("report", help="write the journey report: one self-contained HTML file with charts")
+    r.add_argument("--out", default="report.html", help="where to write it (default: report.html)")
+    r.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="generate, load, tick twice against the local vendor servers, summarise")
     d.add_argument("--customers", type=int, default=3000)

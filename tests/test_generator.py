@@ -336,3 +336,22 @@ def test_invalid_arguments_are_rejected(tmp_path):
         generate(10, 0, 1, tmp_path)
     with pytest.raises(ValueError):
         generate(-1, 5, 1, tmp_path)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_planted_effect_changes_only_the_goal_behaviour(tmp_path):
+    """A zero effect rehearses and follows identity but writes the very same bytes (effects
+    draw from their own stream); a real one on abandoned_cart takes purchases away."""
+    end = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    plain = generate(customers=300, days=30, seed=9, out_dir=tmp_path / "plain", end=end)
+    zero = generate(customers=300, days=30, seed=9, out_dir=tmp_path / "zero", end=end, plant={"abandoned_cart": 0.0})
+    assert _files(tmp_path / "zero") == _files(tmp_path / "plain") and plain.customer_ids == ()
+    assert len(zero.customer_ids) == 300 and all(c is None or c.startswith("cus_") for c in zero.customer_ids)
+
+    planted = generate(customers=300, days=30, seed=9, out_dir=tmp_path / "planted", end=end, plant={"abandoned_cart": 1.0})
+    # Lift +100%: half of the holdout's purchases go (about 10% of customers are held out).
+    lost = plain.by_event["purchase_made"] - planted.by_event["purchase_made"]
+    assert 0 < lost < plain.by_event["purchase_made"] * 0.15

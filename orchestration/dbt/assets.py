@@ -47,4 +47,40 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     if config.now:
         args += ["--vars", json.dumps({"now": config.now})]
     with warehouse_lock():  # also across processes: a second tick waits instead of failing on the file
-        yield from dbt.cli(args, context=context).stream()
+        yield from with_journey_metadata(context, dbt.cli(args, context=context).stream())
+
+
+JOURNEY_ANALYTICS = {dg.AssetKey(["analytics", "journey_funnel"]), dg.AssetKey(["analytics", "journey_lift"])}
+
+
+def with_journey_metadata(context: dg.AssetExecutionContext, events):
+    """Pass dbt's events through, adding each journey's funnel and lift to its model's
+    materialization. Those figures are analytics models downstream of the journeys, so
+    from the first journey output on, events are held until the build is over and then
+    released in the order dbt sent them (Dagster needs a multi-asset's outputs in
+    topological order). When this run did not build the analytics models (a partial
+    selection) the outputs go out as they came: stale figures would be worse than none."""
+    from orchestration.report.metadata import journey_metadata
+    from orchestration.settings import warehouse_path
+
+    held, built = [], set()
+    try:
+        for event in events:
+            key = context.asset_key_for_output(event.output_name) if isinstance(event, dg.Output) else None
+            built.add(key)
+            journey = key.path[-1].removeprefix("journey__") if key and key.path[-1].startswith("journey__") else None
+            if journey or held:
+                held.append((journey, event))
+            else:
+                yield event
+    except Exception:
+        yield from (event for _, event in held)
+        raise
+    figures = {}
+    if held and JOURNEY_ANALYTICS <= built:
+        import duckdb
+
+        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+            figures = journey_metadata(con)
+    for journey, event in held:
+        yield event.with_metadata({**event.metadata, **figures.get(journey, {})}) if journey else event

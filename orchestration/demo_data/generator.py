@@ -2,9 +2,10 @@
 
 `generate()` simulates customers one at a time and streams their calls to one JSON
 Lines file per UTC day, so memory does not grow with the number of customers. Output
-is a pure function of (customers, days, seed, end): every customer draws from its own
-`random.Random(f"{seed}:{index}")`, and nothing that reaches the files depends on
+is a pure function of (customers, days, seed, end, plant): every customer draws from its
+own `random.Random(f"{seed}:{index}")`, and nothing that reaches the files depends on
 `hash()`, set order or the wall clock (except the default `end`, today's UTC midnight).
+Planted effects (`plant`, see PlantedEffect) are off by default.
 
 The event vocabulary and personas are documented in docs/event-catalog.md; keep the
 two in step.
@@ -12,6 +13,7 @@ two in step.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import random
 import time
@@ -386,6 +388,74 @@ def _messy_email(rng: random.Random, email: str) -> str:
     return "\t" + email.capitalize()
 
 
+# --- planted effects ----------------------------------------------------------------
+
+def stable_bucket(text: str, buckets: int) -> int:
+    """The journey models' `stable_bucket` macro in Python: the first 7 hex digits of the
+    md5 of `text`, modulo `buckets` (dbt_project/macros/journey_helpers.sql)."""
+    return int(hashlib.md5(text.encode()).hexdigest()[:7], 16) % buckets
+
+
+def holdout_arm(journey: str, customer_id: str, holdout_percent: float) -> str:
+    """The arm the journey model gives a customer (orchestration/journeys/journey_model.sql.j2)."""
+    return "control" if stable_bucket(f"{journey}:{customer_id}", 10000) < int(holdout_percent * 100) else "treatment"
+
+
+def customer_id_of(anchor: str) -> str:
+    """The warehouse's customer id of a component anchored at `anchor` (int_identity__customer_map)."""
+    return "cus_" + hashlib.md5(anchor.encode()).hexdigest()[:16]
+
+
+# The behaviour that reaches each journey's goal, as the generator plays it. A journey
+# whose goal is not listed here can't have an effect planted (win_back's goal is any
+# session: thinning visits would change far more than conversion).
+PLANTABLE = {"abandoned_cart": "purchase", "trial_onboarding": "subscribe"}
+
+
+@dataclass(frozen=True)
+class PlantedEffect:
+    """Treated customers of `journey` convert (1 + relative_lift) times as often as its
+    holdout. Played by thinning: with a lift L >= 0 each goal action of a holdout customer
+    is dropped with probability L / (1 + L); with -1 < L < 0 each goal action of a
+    treated customer is dropped with probability -L. Either way the ratio of the arms'
+    conversion rates is 1 + L, whatever each customer's own chance of converting."""
+
+    journey: str
+    relative_lift: float
+    holdout_percent: float
+
+    def __post_init__(self) -> None:
+        if self.journey not in PLANTABLE:
+            raise ValueError(f"can't plant an effect on {self.journey!r}: the generator knows the goal behaviour of "
+                             f"{', '.join(sorted(PLANTABLE))} only")
+        if not self.relative_lift > -1:
+            raise ValueError(f"relative lift must be above -1 (-100%), not {self.relative_lift}")
+
+    def drops(self, customer_id: str, rng: random.Random) -> bool:
+        """Whether this customer's next goal action is dropped."""
+        arm = holdout_arm(self.journey, customer_id, self.holdout_percent)
+        if self.relative_lift >= 0:
+            return arm == "control" and rng.random() < self.relative_lift / (1 + self.relative_lift)
+        return arm == "treatment" and rng.random() < -self.relative_lift
+
+
+def planted_effects(lifts: dict[str, float]) -> tuple[PlantedEffect, ...]:
+    """{journey: relative lift} with each journey's holdout read from its declaration."""
+    if not lifts:
+        return ()
+    from orchestration.journeys.compiler import load_project
+
+    holdouts = {journey.name: journey.holdout_percent for journey in load_project()[0]}
+    effects = []
+    for journey, lift in lifts.items():
+        if journey not in holdouts:
+            raise ValueError(f"no journey named {journey!r}; journeys: {', '.join(sorted(holdouts))}")
+        if not holdouts[journey]:
+            raise ValueError(f"{journey} has no holdout, so it has no lift to plant")
+        effects.append(PlantedEffect(journey, float(lift), holdouts[journey]))
+    return tuple(effects)
+
+
 # --- output ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -399,6 +469,10 @@ class GenerationSummary:
     seed: int | str
     by_event: dict[str, int] = field(default_factory=dict)  # track names, plus "page"/"identify"/"alias"
     seconds: float = 0.0
+    # With planted effects, per generated customer, the id the warehouse will give them
+    # (None: nothing in the window), as identity resolution derives it.
+    customer_ids: tuple[str | None, ...] = ()
+    planted: tuple[PlantedEffect, ...] = ()
 
     @property
     def events_per_second(self) -> float:
@@ -426,6 +500,17 @@ class _Sink:
     def close(self) -> None:
         for f in self.files:
             f.close()
+
+
+class _DrySink(_Sink):
+    """The same window, nothing written: a rehearsal of a customer."""
+
+    def __init__(self, start_ms: int, end_ms: int):
+        self.start_ms, self.end_ms = start_ms, end_ms
+        self.first_day = start_ms // DAY_MS
+        self.files, self.paths = [], ()
+        self.writers = tuple(len for _ in range(self.first_day, (end_ms - 1) // DAY_MS + 1))  # len(): takes a line, keeps nothing
+        self.counts = {}
 
 
 # --- customers ---------------------------------------------------------------------
@@ -470,8 +555,14 @@ def _pick(rng: random.Random, weighted: tuple) -> str:
 class _Customer:
     """One person: identity, devices, a plan of sessions, and the state they mutate."""
 
-    def __init__(self, index: int, seed: int | str, sink: _Sink):
+    def __init__(self, index: int, seed: int | str, sink: _Sink, effects: tuple[PlantedEffect, ...] = (),
+                 customer_id: str | None = None):
         self.rng = rng = random.Random(f"{seed}:{index}")
+        # Planted effects draw from their own stream, so everything else a customer does
+        # is the same with and without them; `customer_id` is the warehouse id they act on.
+        self.effects, self.effect_rng, self.customer_id = effects, random.Random(f"{seed}:{index}:effect"), customer_id
+        self.identifiers: dict[str, str] = {}  # identifier -> its parent in the identity graph (union-find)
+        self.first_seen: dict[str, int] = {}  # identifier -> the rank of the first call that carried it
         self.sink = sink
         self.start_ms, self.end_ms = sink.start_ms, sink.end_ms
         span = self.end_ms - self.start_ms
@@ -532,10 +623,64 @@ class _Customer:
     # -- emission: every call passes through here --------------------------------
 
     def _emit(self, name: str, call: dict, t: int) -> None:
+        if self.effects:  # identity is only followed when an effect needs the customer's id
+            self._link(call)
         sink = self.sink
         sink.writers[t // DAY_MS - sink.first_day](_dumps_line(call))
         counts = sink.counts
         counts[name] = counts.get(name, 0) + 1
+
+    # -- identity, as the warehouse will resolve it ------------------------------------
+
+    def _link(self, call: dict) -> None:
+        """Record the call's linkable identifiers and link them, as identity resolution
+        does. Identifiers it excludes never link: placeholder anonymous ids, zero phones,
+        and test@test.com (shared by more than 5 people, as it is from 523 customers on;
+        below that its few users merge into one customer, whose id this can't predict)."""
+        found = []
+        for field_name, kind in (("anonymousId", "anonymous_id"), ("previousId", "anonymous_id"), ("userId", "user_id")):
+            value = call.get(field_name)
+            if value and value not in _JUNK_ANONYMOUS_IDS:
+                found.append(f"{kind}:{value}")
+        traits = call.get("traits", {})
+        email = traits.get("email", "").strip().lower()
+        if email and email != "test@test.com":
+            found.append("email:" + email)
+        if "phone" in traits and self.phone_parts and not self.zero_phone:
+            found.append(f"phone:+{self.phone_parts[0]}{self.phone_parts[1]}")
+        # One rank for a call's new identifiers, a higher one for any later call's.
+        parents, rank = self.identifiers, len(self.first_seen)
+        for identifier in found:
+            if identifier not in parents:
+                parents[identifier] = identifier
+                self.first_seen[identifier] = rank
+        for identifier in found[1:]:
+            parents[self._root(identifier)] = self._root(found[0])
+
+    def _root(self, identifier: str) -> str:
+        parents = self.identifiers
+        while parents[identifier] != identifier:
+            identifier = parents[identifier]
+        return identifier
+
+    def warehouse_customer_id(self) -> str | None:
+        """The id of the customer who buys and subscribes (the component holding the user
+        id, else the first identifier's): md5 of its anchor, the identifier seen first
+        (ties by name). Only known once every call is written."""
+        if not self.identifiers:
+            return None
+        user = f"user_id:{self.user_id}"
+        root = self._root(user if user in self.identifiers else next(iter(self.identifiers)))
+        # Calls are written in time order, so the first call is the earliest; ties by name.
+        members = [i for i in self.identifiers if self._root(i) == root]
+        return customer_id_of(min(members, key=lambda i: (self.first_seen[i], i)))
+
+    def _drops(self, behaviour: str) -> bool:
+        """Whether a planted effect takes away this goal action (see PlantedEffect)."""
+        if not self.effects or self.customer_id is None:
+            return False
+        return any(effect.drops(self.customer_id, self.effect_rng) for effect in self.effects
+                   if PLANTABLE[effect.journey] == behaviour)
 
     def _tick(self) -> int | None:
         """Claim the current instant for a call and move the clock on; None if the call
@@ -880,6 +1025,9 @@ class _Customer:
         if (self.phone_parts or self.zero_phone) and not self.consent["sms"] and rng.random() < 0.4:
             self._give_consent("sms", "checkout")
         self._checkout_started()
+        if self._drops("purchase"):  # gives up at payment: the cart is forgotten
+            self.cart, self.cart_id = [], None
+            return
         lines, subtotal = self._cart_lines()
         properties = {"order_id": "ord_" + "%012x" % rng.getrandbits(48), "cart_id": self.cart_id}
         discount = 0
@@ -991,6 +1139,8 @@ class _Customer:
         self._app_session()
         while self.onboarding_step < 3:  # converters have connected an integration first
             self._onboarding_step()
+        if self._drops("subscribe"):  # the trial ends without a subscription
+            return
         self.page("Billing", "/settings/billing", "Billing", APP + "/dashboard", APP)
         plan = _pick(rng, (("starter", 45), ("pro", 40), ("business", 15)))
         interval = "month" if rng.random() < 0.8 else "year"
@@ -1060,13 +1210,33 @@ def _window_end(end: datetime | date | None) -> datetime:
     return end.astimezone(timezone.utc)
 
 
-def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: datetime | date | None = None) -> GenerationSummary:
+def _rehearse(index: int, seed: int | str, sink: _DrySink, effects: tuple[PlantedEffect, ...]) -> str | None:
+    """A planted effect acts on the warehouse's customer id, which depends on every call
+    the customer will make, and the effect can change those calls: rehearse without
+    writing until the id is stable (a dropped purchase rarely changes which device was
+    seen first), so the written run acts on the id the warehouse will give."""
+    customer_id = None
+    for _ in range(4):
+        rehearsal = _Customer(index, seed, sink, effects, customer_id)
+        rehearsal.run()
+        if rehearsal.warehouse_customer_id() == customer_id:
+            break
+        customer_id = rehearsal.warehouse_customer_id()
+    return customer_id
+
+
+def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: datetime | date | None = None,
+             plant: dict[str, float] | None = None) -> GenerationSummary:
     """Write Segment-Spec calls for `customers` people over the `days` before `end`.
 
     The window is [end - days, end); `end` defaults to today's midnight UTC, so pass it
     explicitly for reproducible output. Files are `events_YYYY-MM-DD.jsonl`, one per UTC
     day of the window (existing files of those names are overwritten; others are left
     alone). Same arguments give byte-identical files.
+
+    `plant` ({journey: relative lift}, e.g. {"abandoned_cart": 0.2}) makes that journey's
+    treated customers convert 1 + lift times as often as its holdout (PlantedEffect), so
+    the measured lift can be checked against a known truth. Off by default.
     """
     if customers < 0:
         raise ValueError("customers must be >= 0")
@@ -1078,11 +1248,17 @@ def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: dat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    effects = planted_effects(plant or {})
     began = time.perf_counter()
     sink = _Sink(out_dir, start_ms, end_ms)
+    customer_ids = []
     try:
         for index in range(customers):
-            _Customer(index, seed, sink).run()
+            customer_id = _rehearse(index, seed, _DrySink(start_ms, end_ms), effects) if effects else None
+            customer = _Customer(index, seed, sink, effects, customer_id)
+            customer.run()
+            if effects:
+                customer_ids.append(customer.warehouse_customer_id())
     finally:
         sink.close()
     counts = dict(sorted(sink.counts.items()))
@@ -1096,4 +1272,6 @@ def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: dat
         seed=seed,
         by_event=counts,
         seconds=time.perf_counter() - began,
+        customer_ids=tuple(customer_ids),
+        planted=effects,
     )

@@ -9,38 +9,17 @@ One demo warehouse is built for the module: generate, load, the phone step, then
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT_DIR = ROOT / "dbt_project"
-BIN = Path(sys.executable).parent
-NOW = "2026-03-01 00:00:00"
+from tests.analytics.demo_warehouse import build_demo_warehouse
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest) -> Path:
-    tmp = tmp_path_factory.mktemp("analytics")
-    path = tmp / "warehouse.duckdb"
-    env = os.environ | {"THROUGHLINE_WAREHOUSE": str(path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-
-    def run(*args: str, cwd: Path = ROOT) -> None:
-        result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-
-    run(str(BIN / "throughline"), "generate", "--customers", "400", "--days", "45", "--seed", "11",
-        "--end", "2026-03-01", "--out", str(tmp / "data"))
-    run(str(BIN / "throughline"), "load", str(tmp / "data"))
-    run(sys.executable, "-m", "orchestration.phone_numbers")
-    run(str(BIN / "dbt"), "build", "--profiles-dir", ".", "--target-path", str(tmp / "target"),
-        "--log-path", str(tmp / "logs"), "--select", "+analytics", "--indirect-selection", "cautious", "--vars", f'{{now: "{NOW}"}}',
-        cwd=DBT_PROJECT_DIR)
-    return path
+    return build_demo_warehouse(tmp_path_factory.mktemp("analytics"), customers=400, days=45, seed=11)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -1,0 +1,81 @@
+"""What the report shows, read from the analytics models in the warehouse.
+
+Every figure comes from one of the `analytics` models (docs/analytics.md); nothing is
+recomputed here, so the report, the Dagster metadata and an analyst's SQL agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+# Models the report reads; a warehouse built before they existed still gets a report.
+MODELS = ("journey_funnel", "journey_lift", "journey_variant_results", "rfm_segment_transitions",
+          "channel_performance", "journey_suppression_reasons")
+
+SUPPRESSION_TOP = 10
+FLOWS_TOP = 12
+
+
+@dataclass
+class ReportData:
+    as_of: datetime | None = None  # the latest journey entry: how fresh the data is
+    missing: list[str] = field(default_factory=list)  # analytics models not built yet
+    funnels: list[dict] = field(default_factory=list)
+    lifts: list[dict] = field(default_factory=list)
+    variants: list[dict] = field(default_factory=list)
+    flows_build: int | None = None
+    flows_at: datetime | None = None
+    flows: list[dict] = field(default_factory=list)
+    channels: list[dict] = field(default_factory=list)
+    suppression_by_reason: list[dict] = field(default_factory=list)
+    suppressions: list[dict] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.funnels
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
+    built = {name for (name,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'analytics'").fetchall()}
+    data = ReportData(missing=[m for m in MODELS if m not in built])
+
+    if "journey_funnel" in built:
+        # Biggest journeys first: that is where the marketing lead looks.
+        data.funnels = _rows(con, "select * from analytics.journey_funnel order by entered desc, journey")
+        data.as_of = con.execute("select max(entered_at) from journeys.journey_instances").fetchone()[0]
+    if "journey_lift" in built:
+        data.lifts = _rows(con, "select * from analytics.journey_lift order by treated_units + control_units desc, journey")
+    if "journey_variant_results" in built:
+        data.variants = _rows(con, "select * from analytics.journey_variant_results order by journey, step_id, variant")
+    if "rfm_segment_transitions" in built:
+        # The latest build's moves: last period's flows, not the sum of every period.
+        latest = con.execute("select max(build_number) from analytics.rfm_segment_transitions").fetchone()[0]
+        if latest is not None:
+            data.flows_build = latest
+            data.flows = _rows(con, """
+                select from_segment, to_segment, customers, changed_at
+                from analytics.rfm_segment_transitions where build_number = ?
+                order by customers desc, from_segment, to_segment""", [latest])
+            data.flows_at = min(f["changed_at"] for f in data.flows)
+    if "channel_performance" in built:
+        data.channels = _rows(con, "select * from analytics.channel_performance order by actions desc, channel")
+    if "journey_suppression_reasons" in built:
+        data.suppression_by_reason = _rows(con, """
+            select reason_code, sum(suppressed) as suppressed, count(distinct journey) as journeys
+            from analytics.journey_suppression_reasons
+            group by reason_code order by suppressed desc, reason_code""")
+        data.suppressions = _rows(con, """
+            select journey, step_id, reason_code, suppressed, customers, example_reason
+            from analytics.journey_suppression_reasons
+            order by suppressed desc, journey, step_id, reason_code limit ?""", [SUPPRESSION_TOP])
+    return data
