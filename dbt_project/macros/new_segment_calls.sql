@@ -15,6 +15,12 @@
     ) as numbered
     where copy_number = 1
     {%- if is_incremental() %}
-      and not exists (select 1 from {{ this }} as known where known.message_id = numbered.message_id)
+      -- Known messages among the new ones, found by probing this model with the new ids
+      -- (a small set) rather than hashing every id the model holds.
+      and message_id not in (
+          select known.message_id
+          from {{ this }} as known
+          where known.message_id in (select message_id from {{ ref('stg_segment__calls') }} {{ loaded_after_watermark() }})
+      )
     {%- endif %}
 {% endmacro %}

@@ -56,4 +56,7 @@ final as (
     select * from purchased_products
 )
 
+-- Stored clustered by event and time: a journey reads a few event types, and the
+-- engine skips the storage blocks of the others (and of times it has decided on).
 select * from final
+order by event_name, occurred_at
