@@ -43,7 +43,9 @@ class DbtBuildConfig(dg.Config):
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     from orchestration.syncs.lock import warehouse_lock
 
-    args = ["build"]
+    # Unit tests check the SQL, not the data: they run in the test suite
+    # (tests/test_dbt_unit_tests.py), not on every tick.
+    args = ["build", "--exclude-resource-type", "unit_test"]
     if config.now:
         args += ["--vars", json.dumps({"now": config.now})]
     with warehouse_lock():  # also across processes: a second tick waits instead of failing on the file
