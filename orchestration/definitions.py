@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.checks import history_checks_job, history_checks_schedule
 from orchestration.dbt.assets import dbt_models
 from orchestration.identity.assets import phone_numbers
 from orchestration.jobs import build_job, tick_job
@@ -16,7 +17,8 @@ load_project()  # a bad journey declaration fails here, naming the journey, the 
 defs = dg.Definitions.merge(
     dg.Definitions(
         assets=[phone_numbers, dbt_models],
-        jobs=[tick_job, build_job],
+        jobs=[tick_job, build_job, history_checks_job],
+        schedules=[history_checks_schedule],
         resources={"dbt": dbt_resource()},
     ),
     sync_definitions(),  # a bad sync declaration fails here, naming the model, the field and the fix
