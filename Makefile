@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test dev bench manifest clean lock
+.PHONY: demo test dev bench manifest clean lock setup-postgres
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/throughline demo
 
-test: $(MANIFEST)
+# The suite runs every end-to-end scenario on DuckDB and on a throwaway PostgreSQL server
+# that it starts itself; this installs Debian's PostgreSQL when its binaries are missing.
+setup-postgres:
+	sh scripts/postgres-setup.sh
+
+test: $(MANIFEST) setup-postgres
 	$(BIN)/python -m pytest
 
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml

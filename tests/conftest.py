@@ -27,3 +27,30 @@ def dbt_manifest() -> dict:
 
     prepare_manifest()
     return json.loads(throughline_dbt_project.manifest_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (tests/pg_server.py). No PostgreSQL
+    here fails the tests that need it, never skips them: `make test` installs it."""
+    from tests.pg_server import PostgresServer
+
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_warehouse(postgres_server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database on the session's server for one test, selected as the warehouse
+    (THROUGHLINE_TARGET=postgres) for Python and for dbt alike."""
+    import uuid
+
+    name = "wh_" + uuid.uuid4().hex[:12]
+    postgres_server.create_database(name)
+    for key, value in postgres_server.env(name).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return name
