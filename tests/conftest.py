@@ -9,6 +9,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh DuckDB warehouse file for one test; Dagster runs on an ephemeral instance."""
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("THROUGHLINE_WAREHOUSE", str(path))
+    monkeypatch.setenv("THROUGHLINE_TARGET", "duckdb")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return path
 
@@ -54,3 +55,11 @@ def postgres_warehouse(postgres_server, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return name
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on each engine, with a fresh warehouse selected for Python and dbt
+    (`raw_layer()`, `connect()` and `dbt build` all follow it)."""
+    request.getfixturevalue("warehouse" if request.param == "duckdb" else "postgres_warehouse")
+    return request.param

@@ -13,8 +13,10 @@
     json_extract_string({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 
+{#- Parenthesised whole: `#>>` binds no tighter than `||`, so `a || b #>> p` would apply
+    the path to the concatenation. -#}
 {% macro postgres__json_text(column, path) -%}
-    ({{ column }})::jsonb #>> '{ {{- path.split('.') | join(',') -}} }'
+    (({{ column }})::jsonb #>> '{ {{- path.split('.') | join(',') -}} }')
 {%- endmacro %}
 
 {#- A FROM-clause fragment: `relation` joined to one row per element (`item`, JSON) of

@@ -17,9 +17,9 @@ def warehouse_rows(path) -> dict[str, int]:
 
 def test_an_audience_preview_sends_nothing_and_matches_the_next_run(warehouse, local):
     spec = audience_spec()
-    write_audience(warehouse, [member(i) for i in range(100)])
+    write_audience([member(i) for i in range(100)])
     run_sync(spec)
-    write_audience(warehouse, [member(i, version=int(i % 10 == 0)) for i in range(15, 110)])
+    write_audience([member(i, version=int(i % 10 == 0)) for i in range(15, 110)])
     requests, rows = local.requests(), warehouse_rows(warehouse)
 
     plan = preview_sync(spec)
@@ -35,14 +35,14 @@ def test_an_audience_preview_sends_nothing_and_matches_the_next_run(warehouse, l
 
 
 def test_a_message_preview_sends_nothing_and_matches_the_next_run(warehouse, local):
-    actions = write_actions(warehouse, "twilio", 40, bad={7})
+    actions = write_actions("twilio", 40, bad={7})
     spec = message_spec("twilio", batch_size=10)
     local.servers["twilio"].inject(Fault.RESET, count=1, process_first=True)  # one answer lost...
     try:
         run_sync(spec)
     except SyncIncomplete:
         pass
-    write_actions(warehouse, "twilio", 5, start=40)  # ...and five new actions since
+    write_actions("twilio", 5, start=40)  # ...and five new actions since
     requests, rows = local.requests(), warehouse_rows(warehouse)
 
     keys = planned_keys(spec)
@@ -54,5 +54,5 @@ def test_a_message_preview_sends_nothing_and_matches_the_next_run(warehouse, loc
     run_sync(spec, RunOptions())
     sent_now = set(deliveries(local, "twilio")) - before
     assert sent_now == keys["send"] | keys["resend"], "the run sent exactly what the preview listed"
-    assert {a for a, s in ledger(warehouse).items() if s == "unknown"} >= keys["mark_unknown"]
-    assert set(actions) | keys["send"] == set(ledger(warehouse))
+    assert {a for a, s in ledger().items() if s == "unknown"} >= keys["mark_unknown"]
+    assert set(actions) | keys["send"] == set(ledger())
