@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import duckdb
+import psycopg
 import pyarrow as pa
 
 from orchestration.settings import warehouse_path
@@ -215,8 +216,6 @@ class PostgresConnection:
     DuckDB. Connection settings come from THROUGHLINE_PG_* (the password never logged)."""
 
     def __init__(self) -> None:
-        import psycopg
-
         env = os.environ
         self.raw = psycopg.connect(
             host=env.get("THROUGHLINE_PG_HOST", "localhost"),
@@ -265,6 +264,9 @@ class PostgresConnection:
 
 Connection = duckdb.DuckDBPyConnection | PostgresConnection
 
+# What a query of a table that does not exist (a layer not built yet) raises, on either engine.
+MISSING_RELATION = (duckdb.CatalogException, psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
+
 _PG_TYPES = {pa.null(): "text", pa.string(): "text", pa.large_string(): "text", pa.int64(): "bigint", pa.int32(): "integer",
              pa.bool_(): "boolean", pa.float64(): "double precision", pa.timestamp("us"): "timestamp"}
 
@@ -294,11 +296,14 @@ def dialect(con: Connection) -> Dialect:
     return PostgresDialect() if isinstance(con, PostgresConnection) else Dialect()
 
 
-def connect(path: Path | None = None, *, memory_limit: str | None = None) -> Connection:
-    """The warehouse THROUGHLINE_TARGET selects; `path` and `memory_limit` are DuckDB's."""
+def connect(path: Path | None = None, *, memory_limit: str | None = None, read_only: bool = False) -> Connection:
+    """The warehouse THROUGHLINE_TARGET selects; `path`, `memory_limit` and `read_only`
+    (many readers of one file at once) are DuckDB's."""
     if target() == "postgres":
         return PostgresConnection()
     path = path or warehouse_path()
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {"memory_limit": memory_limit} if memory_limit else {}
     return duckdb.connect(str(path), config=config)

@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "throughline"
@@ -59,7 +59,7 @@ def _server_user() -> str | None:
 class PostgresServer:
     folder: Path
     port: int
-    password: str
+    password: str = field(repr=False)  # never in a traceback or a log
     run_as: str | None
     bin: Path
 

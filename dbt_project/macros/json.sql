@@ -39,6 +39,10 @@
 {%- endmacro %}
 
 {% macro default__json_object_text(pairs) -%}
+    {{ exceptions.raise_compiler_error("throughline: no " ~ target.type ~ " version of json_object_text(); docs/warehouses.md says what it needs") }}
+{%- endmacro %}
+
+{% macro postgres__json_object_text(pairs) -%}
     cast(json_build_object({% for key, value in pairs %}'{{ key }}', {{ value }}{% if not loop.last %}, {% endif %}{% endfor %}) as {{ dbt.type_string() }})
 {%- endmacro %}
 

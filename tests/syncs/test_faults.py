@@ -37,7 +37,7 @@ def inject(server, name: str) -> int:
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("destination", ["meta", "sendgrid"])
-def test_audiences_end_equal_to_the_warehouse(warehouse, local, destination, fault):
+def test_audiences_end_equal_to_the_warehouse(engine, local, destination, fault):
     name = f"champions_to_{destination}"
     spec = audience_spec(name=name, destination=destination, batch_size=None)
     server = local.servers[destination]
@@ -59,7 +59,7 @@ def test_audiences_end_equal_to_the_warehouse(warehouse, local, destination, fau
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("destination", ["webhook", "twilio", "sendgrid"])
-def test_messages_are_delivered_once_and_never_lost(warehouse, local, destination, fault):
+def test_messages_are_delivered_once_and_never_lost(engine, local, destination, fault):
     actions = write_actions(destination, 150)
     spec = message_spec(destination, batch_size=50)
     faulted = inject(local.servers[destination], fault)
