@@ -40,7 +40,7 @@ def test_each_declared_sync_is_an_asset_downstream_of_its_model(dbt_manifest):
     assert defs.resolve_sensor_def("landing_sensor").job_name == "tick"
 
 
-def test_a_sync_asset_records_counts_and_checks(warehouse, local):
+def test_a_sync_asset_records_counts_and_checks(engine, local):
     spec = audience_spec(max_shrink_percent=20)
     asset = build_sync_asset(spec, dg.AssetKey(["syncs", spec.name]))
     write_audience([member(i) for i in range(50)])
@@ -62,7 +62,7 @@ def test_a_sync_asset_records_counts_and_checks(warehouse, local):
     assert confirmed.asset_materializations_for_node("meta__champions_to_meta")[0].metadata["removed"].value == 30
 
 
-def test_a_message_sync_asset_surfaces_unknown_deliveries(warehouse, local):
+def test_a_message_sync_asset_surfaces_unknown_deliveries(engine, local):
     from connectors.vendor_servers import Fault
 
     spec = message_spec("twilio", batch_size=10)
