@@ -108,12 +108,17 @@ class Decided:
         return [d for users in self.snapshots.values() for decisions in users.values() for d in decisions]
 
 
-@pytest.fixture(scope="module")
-def decided(tmp_path_factory, dbt_manifest) -> Decided:
-    """The timeline decided at each instant, in time order."""
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def decided(request, tmp_path_factory, dbt_manifest) -> Decided:
+    """The timeline decided at each instant, in time order, on each engine."""
     timeline = build_timeline()
     users = sorted({c["userId"] for c in timeline.calls if c.get("userId")})
-    warehouse = JourneyWarehouse(tmp_path_factory.mktemp("journeys"), timeline)
+    engine_env = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        server.create_database("journey_rules")
+        engine_env = server.env("journey_rules")
+    warehouse = JourneyWarehouse(tmp_path_factory.mktemp("journeys"), timeline, engine_env)
     snapshots, instance_states = {}, {}
     for now in (T, QUIET_BERLIN_NOW, LATER, NEW_YORK_DST_NOW, BERLIN_DST_NOW):
         if now == QUIET_BERLIN_NOW:
@@ -251,12 +256,13 @@ def test_every_decision_has_a_reason(decided):
 
 
 def test_explain_tells_why_a_customer_got_no_cart_reminder(decided):
-    import duckdb
-
     from orchestration.explain import explain
 
-    with duckdb.connect(str(decided.warehouse.path), read_only=True) as con:
+    con = decided.warehouse.connect()
+    try:
         text = explain(con, "cart_buyer@example.com", journey="abandoned_cart")
+    finally:
+        con.close()
     lines = text.splitlines()
     assert lines[0].startswith("Customer cus_") and "cart_buyer@example.com" in lines[0]
     for step in ("cart_email", "cart_sms", "cart_push"):
