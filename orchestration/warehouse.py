@@ -155,6 +155,8 @@ class Dialect:
     """DuckDB's SQL where the engines differ, for the Python that writes SQL (sync store,
     phone step). dbt models get the same through adapter-dispatched macros."""
 
+    raw_indexes = ""  # DDL run after the raw tables are created
+
     def json_object(self, pairs: Sequence[tuple[str, str]]) -> str:
         return "json_object(" + ", ".join(f"'{name}', {expr}" for name, expr in pairs) + ")"
 
@@ -175,6 +177,16 @@ class Dialect:
 
 
 class PostgresDialect(Dialect):
+    # Lookups the loader and the sync layer make on every batch. DuckDB scans its columnar
+    # tables fast enough without (and pays for indexes on every insert); PostgreSQL would
+    # scan the whole heap each time.
+    raw_indexes = """
+    create index if not exists events_message_id on raw.events (message_id);
+    create index if not exists rejects_reject_id on raw.rejects (reject_id);
+    create index if not exists delivery_ledger_action_id on raw.delivery_ledger (action_id);
+    create index if not exists sync_state_member on raw.sync_state (sync_name, member_key);
+    """
+
     def json_object(self, pairs: Sequence[tuple[str, str]]) -> str:
         return "json_build_object(" + ", ".join(f"'{name}', {expr}" for name, expr in pairs) + ")"
 
@@ -314,7 +326,7 @@ def raw_layer(path: Path | None = None, *, memory_limit: str | None = None) -> I
     """A connection with the raw tables in place, closed on exit so dbt can open the file."""
     con = connect(path, memory_limit=memory_limit)
     try:
-        con.execute(RAW_TABLES_DDL)
+        con.execute(RAW_TABLES_DDL + dialect(con).raw_indexes)
         yield con
     finally:
         con.close()
