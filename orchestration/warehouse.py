@@ -20,6 +20,7 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import psycopg
 import pyarrow as pa
+from psycopg.types.string import TextLoader
 
 from orchestration.settings import warehouse_path
 
@@ -227,6 +228,8 @@ class PostgresConnection:
     """psycopg 3 in autocommit, so `begin transaction` / `commit` statements behave as on
     DuckDB. Connection settings come from THROUGHLINE_PG_* (the password never logged)."""
 
+    description: Any = None  # of the last statement, as DuckDB's connection has it
+
     def __init__(self) -> None:
         env = os.environ
         self.raw = psycopg.connect(
@@ -240,8 +243,6 @@ class PostgresConnection:
             options="-c timezone=UTC",
         )
         # JSON comes back as its text, as from DuckDB: the callers parse it themselves.
-        from psycopg.types.string import TextLoader
-
         for json_type in ("json", "jsonb"):
             self.raw.adapters.register_loader(json_type, TextLoader)
 
@@ -250,8 +251,6 @@ class PostgresConnection:
         # DuckDB's `?` placeholders as psycopg's `%s` (a literal % doubled). The project's
         # SQL has no `?` inside string literals nor PostgreSQL's jsonb `?` operator.
         return sql.replace("%", "%%").replace("?", "%s")
-
-    description: Any = None  # of the last statement, as DuckDB's connection has it
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> _Result:
         with self.raw.cursor() as cursor:
