@@ -89,14 +89,20 @@ class PostgresServer:
             entry = pwd.getpwnam(run_as)
             for path in (folder, password_file):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        server._run("initdb", "-D", str(server.data), "-U", SUPERUSER, "--pwfile", str(password_file),
-                    "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync")
-        password_file.unlink()
         # Durability is not worth its time for a throwaway server.
         options = (f"-c listen_addresses={server.host} -c port={server.port} "
                    f"-c unix_socket_directories={folder} -c fsync=off -c synchronous_commit=off "
                    f"-c full_page_writes=off -c timezone=UTC")
-        server._run("pg_ctl", "start", "-w", "-D", str(server.data), "-l", str(folder / "server.log"), "-o", options)
+        try:
+            server._run("initdb", "-D", str(server.data), "-U", SUPERUSER, "--pwfile", str(password_file),
+                        "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync")
+            password_file.unlink()
+            server._run("pg_ctl", "start", "-w", "-D", str(server.data), "-l", str(folder / "server.log"), "-o", options)
+        except subprocess.CalledProcessError as failed:
+            log = folder / "server.log"
+            detail = (failed.stdout or "") + (failed.stderr or "") + (log.read_text()[-2000:] if log.exists() else "")
+            shutil.rmtree(folder, ignore_errors=True)
+            raise RuntimeError(f"PostgreSQL did not start:\n{detail}") from None
         return server
 
     def stop(self) -> None:
