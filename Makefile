@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test dev bench manifest clean lock chromium
+.PHONY: demo test dev bench manifest clean lock chromium setup-postgres
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 chromium:
 	command -v chromium >/dev/null || ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y --no-install-recommends chromium' )
 
-test: $(MANIFEST) chromium
+# The suite runs every end-to-end scenario on DuckDB and on a throwaway PostgreSQL server
+# that it starts itself; this installs Debian's PostgreSQL when its binaries are missing.
+setup-postgres:
+	sh scripts/postgres-setup.sh
+
+test: $(MANIFEST) chromium setup-postgres
 	$(BIN)/python -m pytest
 
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml

@@ -222,13 +222,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import duckdb
 
     from orchestration.explain import decided_as_of, explain
+    from orchestration.warehouse import connect
 
     if args.at:
         with decided_as_of(args.at) as copy, duckdb.connect(str(copy), read_only=True) as con:
             print(explain(con, args.customer, args.journey, now=args.at))
         return 0
-    with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+    con = connect(read_only=True)
+    try:
         print(explain(con, args.customer, args.journey))
+    finally:
+        con.close()
     return 0
 
 

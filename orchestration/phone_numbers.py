@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import duckdb
 import phonenumbers
 import pyarrow as pa
+
+from orchestration.warehouse import Connection, dialect, stage, unstage
 
 PHONE_NUMBERS_TABLE = "raw.phone_numbers"
 
@@ -39,11 +40,11 @@ create table if not exists {PHONE_NUMBERS_TABLE} (
 # Distinct phone/country pairs of identify calls that the lookup does not hold yet,
 # among the calls of the newest load it has seen and later ones (>=: a load still being
 # written when the step last ran is read again; the anti-join drops what is known).
-NEW_PHONE_PAIRS = f"""
+NEW_PHONE_PAIRS = """
 with traits as (
     select
-        json_extract_string(traits, '$.phone') as raw_phone,
-        json_extract_string(traits, '$.country') as country_code,
+        {phone} as raw_phone,
+        {country} as country_code,
         min(loaded_at) as first_loaded_at
     from raw.events
     where type = 'identify'
@@ -108,17 +109,20 @@ def normalise_phone(raw_phone: str, country_code: str | None) -> ParsedPhone:
     return ParsedPhone(e164, True, None, known_range)
 
 
-def normalise_new_phone_numbers(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def normalise_new_phone_numbers(con: Connection) -> dict[str, int]:
     """Append every not-yet-seen (raw phone, country) pair to raw.phone_numbers."""
     con.execute(PHONE_NUMBERS_DDL)
     has_events = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'events'"
     ).fetchone()[0]
-    pairs = con.execute(NEW_PHONE_PAIRS).fetchall() if has_events else []
+    d = dialect(con)
+    new_pairs = NEW_PHONE_PAIRS.format(phone=d.json_text("traits", "phone"), country=d.json_text("traits", "country"),
+                                       PHONE_NUMBERS_TABLE=PHONE_NUMBERS_TABLE)
+    pairs = con.execute(new_pairs).fetchall() if has_events else []
     normalised_at = datetime.now(timezone.utc).replace(tzinfo=None)
     parsed = [normalise_phone(raw_phone, country_code) for raw_phone, country_code, _ in pairs]
     if parsed:
-        new_numbers = pa.table({  # noqa: F841 — read by DuckDB's replacement scan
+        new_numbers = pa.table({
             "raw_phone": [raw for raw, _, _ in pairs],
             "country_code": [country for _, country, _ in pairs],
             "e164": [p.e164 for p in parsed],
@@ -128,7 +132,9 @@ def normalise_new_phone_numbers(con: duckdb.DuckDBPyConnection) -> dict[str, int
             "normalised_at": pa.array([normalised_at] * len(parsed), pa.timestamp("us")),
             "first_loaded_at": pa.array([loaded for _, _, loaded in pairs], pa.timestamp("us")),
         })
+        stage(con, "new_numbers", new_numbers)
         con.execute(f"insert into {PHONE_NUMBERS_TABLE} select * from new_numbers")
+        unstage(con, "new_numbers")
     valid = sum(p.is_valid for p in parsed)
     return {"new_pairs": len(parsed), "valid": valid, "not_valid": len(parsed) - valid}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import duckdb
+from orchestration.warehouse import Connection, dialect
 
 LAYER_ORDER = ["raw", "staging", "seeds", "identity", "profiles", "marts", "segments", "journeys", "syncs"]
 
@@ -18,23 +18,24 @@ def format_table(headers: list[str], rows: list[tuple]) -> str:
     return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
 
 
-def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+def table_counts(con: Connection) -> list[tuple[str, str, int]]:
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_schema not in ('information_schema', 'pg_catalog', 'main') order by 1, 2"
+        "where table_schema not in ('information_schema', 'pg_catalog', 'main', 'public') "
+        "and substr(table_schema, 1, 3) <> 'pg_' order by 1, 2"  # PostgreSQL's temporary schemas
     ).fetchall()
     rank = {schema: i for i, schema in enumerate(LAYER_ORDER)}
     tables.sort(key=lambda t: (rank.get(t[0], len(rank)), t[0], t[1]))
     return [(schema, name, con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]) for schema, name in tables]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def _has_table(con: Connection, schema: str, table: str) -> bool:
     return con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
     ).fetchone()[0] > 0
 
 
-def identity_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+def identity_summary(con: Connection) -> list[str]:
     """Customers resolved from identifiers, what was merged or excluded, and the RFM segments."""
     if not _has_table(con, "marts", "customer_identifiers"):
         return []
@@ -52,10 +53,11 @@ def identity_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     if _has_table(con, "marts", "customer_id_merges"):
         rows.append(("customer ids merged away since the first build", con.execute("select count(*) from marts.customer_id_merges").fetchone()[0]))
     if _has_table(con, "marts", "excluded_identifiers"):
+        examples_sql = dialect(con).ordered_list("identifier_type || ' ' || identifier_value", "linked_people desc")
         rows += [
             (f"excluded from linking: {reason} (" + ", ".join(examples[:3]) + (", ..." if n > 3 else "") + ")", n)
             for reason, n, examples in con.execute(
-                "select exclusion_reason, count(*), list(identifier_type || ' ' || identifier_value order by linked_people desc) "
+                f"select exclusion_reason, count(*), {examples_sql} "
                 "from marts.excluded_identifiers group by 1 order by 2 desc"
             ).fetchall()
         ]
@@ -73,11 +75,11 @@ def identity_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     return parts
 
 
-def warehouse_summary(con: duckdb.DuckDBPyConnection) -> str:
+def warehouse_summary(con: Connection) -> str:
     parts = ["Rows per layer", format_table(["layer", "table", "rows"], table_counts(con))]
     parts += identity_summary(con)
     rejects = con.execute(
-        "select reason_code, count(*) as n, any_value(reason) from raw.rejects group by 1 order by 2 desc"
+        "select reason_code, count(*) as n, min(reason) from raw.rejects group by 1 order by 2 desc"
     ).fetchall()
     if rejects:
         parts += ["", "Rejected rows by reason (raw.rejects)", format_table(["reason", "rows", "example"], rejects)]

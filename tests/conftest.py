@@ -9,6 +9,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh DuckDB warehouse file for one test; Dagster runs on an ephemeral instance."""
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("THROUGHLINE_WAREHOUSE", str(path))
+    monkeypatch.setenv("THROUGHLINE_TARGET", "duckdb")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return path
 
@@ -27,3 +28,38 @@ def dbt_manifest() -> dict:
 
     prepare_manifest()
     return json.loads(throughline_dbt_project.manifest_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (tests/pg_server.py). No PostgreSQL
+    here fails the tests that need it, never skips them: `make test` installs it."""
+    from tests.pg_server import PostgresServer
+
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_warehouse(postgres_server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database on the session's server for one test, selected as the warehouse
+    (THROUGHLINE_TARGET=postgres) for Python and for dbt alike."""
+    import uuid
+
+    name = "wh_" + uuid.uuid4().hex[:12]
+    postgres_server.create_database(name)
+    for key, value in postgres_server.env(name).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return name
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on each engine, with a fresh warehouse selected for Python and dbt
+    (`raw_layer()`, `connect()` and `dbt build` all follow it)."""
+    request.getfixturevalue("warehouse" if request.param == "duckdb" else "postgres_warehouse")
+    return request.param

@@ -17,6 +17,10 @@
 {%- endmacro %}
 
 {% macro default__stable_bucket(text_expression, buckets) -%}
+    {{ exceptions.raise_compiler_error("throughline: no " ~ target.type ~ " version of stable_bucket(); docs/warehouses.md says what it needs") }}
+{%- endmacro %}
+
+{% macro postgres__stable_bucket(text_expression, buckets) -%}
     mod(cast(('x' || substr(md5({{ text_expression }}), 1, 7))::bit(28)::int as bigint), {{ buckets }})
 {%- endmacro %}
 

@@ -13,8 +13,10 @@
     json_extract_string({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 
+{#- Parenthesised whole: `#>>` binds no tighter than `||`, so `a || b #>> p` would apply
+    the path to the concatenation. -#}
 {% macro postgres__json_text(column, path) -%}
-    ({{ column }})::jsonb #>> '{ {{- path.split('.') | join(',') -}} }'
+    (({{ column }})::jsonb #>> '{ {{- path.split('.') | join(',') -}} }')
 {%- endmacro %}
 
 {#- A FROM-clause fragment: `relation` joined to one row per element (`item`, JSON) of
@@ -37,6 +39,10 @@
 {%- endmacro %}
 
 {% macro default__json_object_text(pairs) -%}
+    {{ exceptions.raise_compiler_error("throughline: no " ~ target.type ~ " version of json_object_text(); docs/warehouses.md says what it needs") }}
+{%- endmacro %}
+
+{% macro postgres__json_object_text(pairs) -%}
     cast(json_build_object({% for key, value in pairs %}'{{ key }}', {{ value }}{% if not loop.last %}, {% endif %}{% endfor %}) as {{ dbt.type_string() }})
 {%- endmacro %}
 

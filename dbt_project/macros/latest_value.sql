@@ -6,6 +6,10 @@
 {%- endmacro %}
 
 {% macro default__latest_value(value, order_by) -%}
+    {{ exceptions.raise_compiler_error("throughline: no " ~ target.type ~ " version of latest_value(); docs/warehouses.md says what it needs") }}
+{%- endmacro %}
+
+{% macro postgres__latest_value(value, order_by) -%}
     (array_agg({{ value }} order by {% for column in order_by %}{{ column }} desc{{ ', ' if not loop.last }}{% endfor %}) filter (where {{ value }} is not null))[1]
 {%- endmacro %}
 

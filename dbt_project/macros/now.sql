@@ -28,5 +28,5 @@
 {%- endmacro %}
 
 {% macro postgres__current_utc_timestamp() -%}
-    (now() at time zone 'utc')
+    (current_timestamp at time zone 'utc')
 {%- endmacro %}

@@ -59,6 +59,10 @@
 {%- endmacro %}
 
 {% macro default__known_time_zones() -%}
+    {{ exceptions.raise_compiler_error("throughline: no " ~ target.type ~ " version of known_time_zones(); docs/warehouses.md says what it needs") }}
+{%- endmacro %}
+
+{% macro postgres__known_time_zones() -%}
     (select name from pg_timezone_names)
 {%- endmacro %}
 

@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-import duckdb
 import pyarrow as pa
 
 from orchestration.ingest.readers import format_of, read_calls
 from orchestration.ingest.segment_spec import RawEvent, RejectedCall, parse_call
+from orchestration.warehouse import Connection, stage, unstage
 
 BATCH_ROWS = 20_000
 
@@ -28,17 +28,17 @@ EVENT_COLUMNS = list(RawEvent._fields)
 LOADER_MEMORY_LIMIT = "256MB"
 
 # Insert only calls whose message_id is new, keeping the first of any repeats in the batch.
+# The batch is staged (orchestration.warehouse.stage); the SQL is the same on every engine.
 INSERT_NEW_EVENTS = """
 insert into raw.events
-select {columns}, $load_id, $source_file, source_line, $loaded_at
-from batch
-where not exists (select 1 from raw.events e where e.message_id = batch.message_id)
-qualify row_number() over (partition by message_id order by source_line) = 1
+select {columns}, ?, ?, source_line, ?
+from (select *, row_number() over (partition by message_id order by source_line) as repeat_rank from batch) as batch
+where repeat_rank = 1 and not exists (select 1 from raw.events e where e.message_id = batch.message_id)
 """
 
 INSERT_NEW_REJECTS = """
 insert into raw.rejects
-select reject_id, $load_id, $source_file, source_line, reason_code, reason, payload, $loaded_at
+select reject_id, ?, ?, source_line, reason_code, reason, payload, ?
 from rejected
 where not exists (select 1 from raw.rejects r where r.reject_id = rejected.reject_id)
 """
@@ -70,13 +70,13 @@ def _reject_id(source_file: str, line: int, payload: str) -> str:
 class _FileLoader:
     """Buffers one file's accepted and rejected rows and flushes them in batches."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_file: str, batch_rows: int):
+    def __init__(self, con: Connection, source_file: str, batch_rows: int):
         self.con = con
         self.batch_rows = batch_rows
         self.load_id = uuid.uuid4().hex
         self.started_at = _now()
         self.counts = FileLoad(source_file)
-        self.params = {"load_id": self.load_id, "source_file": source_file, "loaded_at": self.started_at}
+        self.params = [self.load_id, source_file, self.started_at]
         self.events: list[RawEvent] = []
         self.event_lines: list[int] = []
         self.rejects: list[tuple[int, RejectedCall, str]] = []
@@ -98,9 +98,10 @@ class _FileLoader:
         columns = dict(zip(EVENT_COLUMNS, map(list, zip(*self.events))))
         columns["occurred_at"] = pa.array(columns["occurred_at"], pa.timestamp("us"))
         columns["source_line"] = self.event_lines
-        batch = pa.table(columns)  # noqa: F841 — read by DuckDB's replacement scan
+        stage(self.con, "batch", pa.table(columns))
         sql = INSERT_NEW_EVENTS.format(columns=", ".join(EVENT_COLUMNS))
         inserted = self.con.execute(sql, self.params).fetchone()[0]
+        unstage(self.con, "batch")
         self.counts.rows_loaded += inserted
         self.counts.rows_duplicate += len(self.events) - inserted
         self.events, self.event_lines = [], []
@@ -108,8 +109,8 @@ class _FileLoader:
     def flush_rejects(self) -> None:
         if not self.rejects:
             return
-        source_file = self.params["source_file"]
-        rejected = pa.table(  # noqa: F841 — read by DuckDB's replacement scan
+        source_file = self.params[1]
+        rejected = pa.table(
             {
                 "reject_id": [_reject_id(source_file, line, payload) for line, _, payload in self.rejects],
                 "source_line": [line for line, _, _ in self.rejects],
@@ -118,7 +119,9 @@ class _FileLoader:
                 "payload": [payload for _, _, payload in self.rejects],
             }
         )
+        stage(self.con, "rejected", rejected)
         self.con.execute(INSERT_NEW_REJECTS, self.params)
+        unstage(self.con, "rejected")
         self.counts.rows_rejected += len(self.rejects)
         self.rejects = []
 
@@ -133,7 +136,7 @@ class _FileLoader:
         return c
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path: Path, *, batch_rows: int = BATCH_ROWS) -> FileLoad:
+def load_file(con: Connection, path: Path, *, batch_rows: int = BATCH_ROWS) -> FileLoad:
     """Load one file; the raw tables must exist (see orchestration.warehouse.raw_layer)."""
     path = Path(path)
     if not path.is_file():

@@ -131,8 +131,8 @@ def load_delivery_events(con: Any, provider: str, path: Path) -> dict[str, int]:
         exists = con.execute("select 1 from raw.delivery_events where provider = ? and event_id = ?",
                              [row["provider"], row["event_id"]]).fetchone()
         if not exists:
-            con.execute("insert into raw.delivery_events (event_id, provider, event_type, channel, address, action_id, "
-                        "customer_id, occurred_at, payload) values ($event_id, $provider, $event_type, $channel, $address, "
-                        "$action_id, $customer_id, $occurred_at, $payload)", row)
+            columns = ("event_id", "provider", "event_type", "channel", "address", "action_id", "customer_id", "occurred_at", "payload")
+            con.execute(f"insert into raw.delivery_events ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+                        [row[c] for c in columns])
             added += 1
     return {"events": len(rows), "added": added}

@@ -2,23 +2,28 @@
 
 Dagster's `warehouse` pool serializes assets within one deployment; this lock also
 covers two `throughline tick` commands started at once, or a tick beside `dagster dev`.
-It is a file lock next to the DuckDB file (a PostgreSQL warehouse would use an advisory
-lock). Re-entrant within a process, so a tick can hold it around assets that take it too.
+On DuckDB it is a file lock next to the DuckDB file; on PostgreSQL a session advisory
+lock, so it also spans machines. Either is released if the process dies. Re-entrant
+within a process, so a tick can hold it around assets that take it too.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 from orchestration.settings import warehouse_path
+from orchestration.warehouse import target
+
+# The advisory lock's key on PostgreSQL: any constant the database's other users don't take.
+ADVISORY_LOCK_KEY = 0x7468_726F_7567_6800  # "through\0"
 
 _guard = threading.RLock()
-_held: dict[Path, tuple[IO[str], int]] = {}
+_held: dict[object, tuple[Callable[[], None], int]] = {}
 
 
 def lock_path() -> Path:
@@ -26,23 +31,50 @@ def lock_path() -> Path:
     return path.with_name(path.name + ".lock")
 
 
+def _file_lock(path: Path) -> Callable[[], None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - held until released
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def release() -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+    return release
+
+
+def _advisory_lock() -> Callable[[], None]:
+    from orchestration.warehouse import PostgresConnection
+
+    con = PostgresConnection()  # the lock lives as long as this session
+    con.execute(f"select pg_advisory_lock({ADVISORY_LOCK_KEY})")
+    return con.close  # ending the session releases it
+
+
+def _current() -> tuple[object, Callable[[], Callable[[], None]]]:
+    """What identifies this warehouse's lock, and how to take it."""
+    if target() == "postgres":
+        env = os.environ
+        key = ("postgres", env.get("THROUGHLINE_PG_HOST"), env.get("THROUGHLINE_PG_PORT"), env.get("THROUGHLINE_PG_DATABASE"))
+        return key, _advisory_lock
+    path = lock_path()
+    return path, lambda: _file_lock(path)
+
+
 @contextmanager
 def warehouse_lock() -> Iterator[None]:
-    path = lock_path()
-    with _guard:  # threads of one process queue here; processes queue on flock
-        handle, depth = _held.get(path, (None, 0))
-        if handle is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+")  # noqa: SIM115 - held across the context
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        _held[path] = (handle, depth + 1)
+    key, take = _current()
+    with _guard:  # threads of one process queue here; processes queue on the lock
+        release, depth = _held.get(key, (None, 0))
+        if release is None:
+            release = take()
+        _held[key] = (release, depth + 1)
         try:
             yield
         finally:
-            handle, depth = _held[path]
+            release, depth = _held[key]
             if depth == 1:
-                del _held[path]
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
+                del _held[key]
+                release()
             else:
-                _held[path] = (handle, depth - 1)
+                _held[key] = (release, depth - 1)

@@ -2,9 +2,9 @@
 
 Everything a sync reads or writes goes through `SyncStore`: the audience diff (set-based
 SQL against `raw.sync_state`), state advanced per acknowledged batch, the delivery
-ledger and its intents, runs and rejections. The SQL is plain ANSI plus two engine
-bits kept in `Dialect` (a JSON object of columns, a list parameter), so a PostgreSQL
-store is a new `Dialect` and a driver, not a rewrite.
+ledger and its intents, runs and rejections. The SQL is plain ANSI plus the engine bits
+kept in `Dialect` (a JSON object of columns, a list parameter, text): DuckDB's `Dialect`
+and `PostgresDialect`, picked from the connection (orchestration.warehouse).
 """
 
 from __future__ import annotations
@@ -16,24 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from orchestration.syncs.spec import IDENTITY_FIELDS, SyncSpec
+from orchestration.warehouse import Dialect, dialect as dialect_of  # noqa: F401 — Dialect re-exported
 
 PLAN = "sync_plan"  # a temporary table: one run's diff
 REMOVE_STEPS = ("unset", "remove")  # sent with the remove operation, first
 ADD_STEPS = ("add", "change")
-
-
-class Dialect:
-    """DuckDB. A PostgreSQL dialect would use json_build_object and `= any(%s)`."""
-
-    def json_object(self, pairs: Sequence[tuple[str, str]]) -> str:
-        return "json_object(" + ", ".join(f"'{name}', {expr}" for name, expr in pairs) + ")"
-
-    def in_list(self, column: str) -> str:
-        """`column` is one of a list passed as a single parameter."""
-        return f"{column} in (select unnest(cast(? as varchar[])))"
-
-    def text(self, expr: str) -> str:
-        return f"cast({expr} as varchar)"
 
 
 def _quote(column: str) -> str:
@@ -56,7 +43,7 @@ class Plan:
 class SyncStore:
     def __init__(self, con: Any, dialect: Dialect | None = None):
         self.con = con
-        self.dialect = dialect or Dialect()
+        self.dialect = dialect or dialect_of(con)
 
     # ------------------------------------------------------------ transactions
 

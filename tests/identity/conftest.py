@@ -1,8 +1,9 @@
 """Helpers for the identity tests: write Segment calls, load them, build dbt, read marts.
 
 Each test builds the dbt project with the dbt beside this Python, into a warehouse in
-its own tmp_path. The dbt target folder is shared by the session (partial parsing keeps
-each build quick) and lives in a temporary folder, never in the project.
+its own tmp_path, and runs once on DuckDB and once on PostgreSQL (the `warehouse`
+fixture; tests/engines.py). The dbt target folder is shared by the session (partial
+parsing keeps each build quick) and lives in a temporary folder, never in the project.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
 import pytest
+
+from tests.engines import environment, selected
 
 ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = ROOT / "dbt_project"
@@ -85,13 +87,28 @@ class Calls:
         return path
 
 
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh warehouse for one test, on each engine in turn, named by its path."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    if request.param == "postgres":
+        for key, value in request.getfixturevalue("postgres_server").env("postgres").items():
+            monkeypatch.setenv(key, value)
+    else:
+        monkeypatch.setenv("THROUGHLINE_TARGET", "duckdb")
+    for key, value in selected(path).items():
+        monkeypatch.setenv(key, value)
+    return path
+
+
 def load(warehouse: Path, *paths: Path) -> None:
     """Load files into raw.events and run the phone step, as a tick would before dbt."""
     from orchestration.ingest.loader import load_file
     from orchestration.phone_numbers import normalise_new_phone_numbers
     from orchestration.warehouse import raw_layer
 
-    with raw_layer(warehouse) as con:
+    with environment(selected(warehouse)), raw_layer(warehouse) as con:
         for path in paths:
             result = load_file(con, path)
             assert result.rows_rejected == 0, f"test data rejected: {path}"
@@ -112,7 +129,7 @@ class Dbt:
             args += ["--select", *select.split(), "--indirect-selection", "cautious"]
         if full_refresh:
             args.append("--full-refresh")
-        env = {**os.environ, "THROUGHLINE_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        env = {**os.environ, **selected(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
         return result.stdout
@@ -124,8 +141,14 @@ def dbt(tmp_path_factory: pytest.TempPathFactory) -> Dbt:
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    from orchestration.warehouse import connect
+
+    with environment(selected(warehouse)):
+        con = connect(warehouse)
+    try:
         return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 def customers_by_identifier(warehouse: Path) -> dict[str, str]:

@@ -14,17 +14,18 @@ CUSTOMERS = 100_000
 HOLDOUT_PERCENT = 10
 
 
-def compiled_bucket_sql(tmp_path: Path) -> str:
-    """The real `stable_bucket` macro, compiled by dbt for the DuckDB target."""
+def compiled_bucket_sql(tmp_path: Path, numbers: str = f"range({CUSTOMERS})", env: dict | None = None) -> str:
+    """The real `stable_bucket` macro, compiled by dbt for the DuckDB target (or the
+    target `env` selects), over the integers of the relation `numbers`."""
     inline = (
         "select i, {{ stable_bucket(\"'abandoned_cart:cus_' || cast(i as varchar)\", 10000) }} as bucket "
-        f"from range({CUSTOMERS}) as t(i)"
+        f"from {numbers} as t(i)"
     )
     result = subprocess.run(
         [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--inline", inline,
          "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")],
         cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "THROUGHLINE_WAREHOUSE": str(tmp_path / "w.duckdb")},
+        env={**os.environ, "THROUGHLINE_TARGET": "duckdb", "THROUGHLINE_WAREHOUSE": str(tmp_path / "w.duckdb"), **(env or {})},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip().splitlines()[-1]
@@ -47,3 +48,16 @@ def test_control_share_is_the_declared_percentage_and_stable(tmp_path, dbt_manif
     assert first == second, "the same customers are in control on every run"
     # Any engine that computes md5 gets the same arms: check against an independent Python version.
     assert all(first[i] == python_bucket(f"cus_{i}") for i in range(0, CUSTOMERS, 97))
+
+
+def test_postgresql_puts_every_customer_in_the_same_bucket(tmp_path, dbt_manifest, postgres_warehouse, postgres_server):
+    """The holdout arm must not change when a warehouse moves engine."""
+    sql = compiled_bucket_sql(tmp_path, f"generate_series(0, {CUSTOMERS - 1})", postgres_server.env(postgres_warehouse))
+    assert "md5(" in sql and "range(" not in sql
+    with postgres_server.connect(postgres_warehouse) as con:
+        on_postgres = dict(con.execute(sql).fetchall())
+    with duckdb.connect() as con:
+        on_duckdb = dict(con.execute(compiled_bucket_sql(tmp_path)).fetchall())
+    assert len(on_postgres) == CUSTOMERS
+    assert on_postgres == on_duckdb
+    assert len(set(on_postgres.values())) > 9000, "the buckets spread over the range"

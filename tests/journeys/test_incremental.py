@@ -57,8 +57,8 @@ def test_a_run_re_decides_only_changed_and_open_customers(warehouse):
     before = as_of_by_customer(warehouse)
     assert before[warehouse.customer_of("settled")] == {T1}
     assert before[phone_customer] == {T1}
-    assert warehouse.query(f"select state from {CART} where row_kind = 'customer' and customer_id = $c",
-                           {"c": warehouse.customer_of("settled")}) == [("settled",)]
+    assert warehouse.query(f"select state from {CART} where row_kind = 'customer' and customer_id = ?",
+                           [warehouse.customer_of("settled")]) == [("settled",)]
 
     warehouse.load(second_timeline(), "second")
     warehouse.decide(T2)
@@ -71,7 +71,7 @@ def test_a_run_re_decides_only_changed_and_open_customers(warehouse):
     assert after[carting] == {T2}
     assert warehouse.instances("carting", "abandoned_cart")[0]["state"] == "converted"
     # The login merged the phone's customer into late_login's: its instance went with it.
-    assert warehouse.query(f"select row_kind, state from {CART} where customer_id = $c", {"c": phone_customer}) == [("customer", "settled")]
+    assert warehouse.query(f"select row_kind, state from {CART} where customer_id = ?", [phone_customer]) == [("customer", "settled")]
     late = warehouse.customer_of("late_login")
     assert after[late] == {T2}
     assert [i["entered_at"] for i in warehouse.instances("late_login", "abandoned_cart")] == [T1 - hours(2)]

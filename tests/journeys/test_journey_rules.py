@@ -108,12 +108,17 @@ class Decided:
         return [d for users in self.snapshots.values() for decisions in users.values() for d in decisions]
 
 
-@pytest.fixture(scope="module")
-def decided(tmp_path_factory, dbt_manifest) -> Decided:
-    """The timeline decided at each instant, in time order."""
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def decided(request, tmp_path_factory, dbt_manifest) -> Decided:
+    """The timeline decided at each instant, in time order, on each engine."""
     timeline = build_timeline()
     users = sorted({c["userId"] for c in timeline.calls if c.get("userId")})
-    warehouse = JourneyWarehouse(tmp_path_factory.mktemp("journeys"), timeline)
+    engine_env = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        server.create_database("journey_rules")
+        engine_env = server.env("journey_rules")
+    warehouse = JourneyWarehouse(tmp_path_factory.mktemp("journeys"), timeline, engine_env)
     snapshots, instance_states = {}, {}
     for now in (T, QUIET_BERLIN_NOW, LATER, NEW_YORK_DST_NOW, BERLIN_DST_NOW):
         if now == QUIET_BERLIN_NOW:
@@ -251,12 +256,13 @@ def test_every_decision_has_a_reason(decided):
 
 
 def test_explain_tells_why_a_customer_got_no_cart_reminder(decided):
-    import duckdb
-
     from orchestration.explain import explain
 
-    with duckdb.connect(str(decided.warehouse.path), read_only=True) as con:
+    con = decided.warehouse.connect()
+    try:
         text = explain(con, "cart_buyer@example.com", journey="abandoned_cart")
+    finally:
+        con.close()
     lines = text.splitlines()
     assert lines[0].startswith("Customer cus_") and "cart_buyer@example.com" in lines[0]
     for step in ("cart_email", "cart_sms", "cart_push"):
@@ -265,22 +271,17 @@ def test_explain_tells_why_a_customer_got_no_cart_reminder(decided):
     assert any("event     product_purchased" in line for line in lines), text
 
 
-def test_incremental_runs_leave_what_a_full_rebuild_decides(decided, tmp_path):
+def test_incremental_runs_leave_what_a_full_rebuild_decides(decided):
     """Five runs, each re-deciding only what changed, end where one full build at the last
-    instant lands: the same instances and actions, decided the same way, in every journey."""
-    import shutil
-
+    instant lands: the same instances and actions, decided the same way, in every journey.
+    (Last in this module: it rebuilds the journey models in place, to the same rows.)"""
     journeys = [name for (name,) in decided.warehouse.query(
         "select table_name from information_schema.tables where table_schema = 'journeys' and table_name like 'journey\\_\\_%' escape '\\'")]
     columns = "instance_id, customer_id, row_kind, step_id, action_id, arm, state, exited_at, exit_reason, completed_at, channel, status, reason_code, release_at"
     sql = " union all ".join(f"select {columns} from journeys.{name} where row_kind <> 'customer'" for name in journeys)
     incremental = sorted(decided.warehouse.query(sql), key=repr)
 
-    rebuilt = JourneyWarehouse.__new__(JourneyWarehouse)
-    rebuilt.path, rebuilt.target = tmp_path / "warehouse.duckdb", tmp_path / "dbt_target"
-    rebuilt.env = {**decided.warehouse.env, "THROUGHLINE_WAREHOUSE": str(rebuilt.path)}
-    shutil.copy(decided.warehouse.path, rebuilt.path)
-    rebuilt._dbt("run", "--select", "models/journeys", "--full-refresh", "--vars", f'{{"now": "{BERLIN_DST_NOW:%Y-%m-%d %H:%M:%S}"}}')
+    decided.warehouse._dbt("run", "--select", "models/journeys", "--full-refresh", "--vars", f'{{"now": "{BERLIN_DST_NOW:%Y-%m-%d %H:%M:%S}"}}')
 
     assert len(journeys) == 11 and len(incremental) > 100
-    assert incremental == sorted(rebuilt.query(sql), key=repr)
+    assert incremental == sorted(decided.warehouse.query(sql), key=repr)

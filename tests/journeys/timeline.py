@@ -1,5 +1,6 @@
 """Hand-written customer timelines for journey tests: Segment calls at exact instants,
-loaded through the real loader and decided on by the real dbt models."""
+loaded through the real loader and decided on by the real dbt models, on the engine
+that `engine_env` selects (tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
 from orchestration.ingest.loader import load_file
 from orchestration.phone_numbers import normalise_new_phone_numbers
 from orchestration.settings import DBT_PROJECT_DIR
-from orchestration.warehouse import raw_layer
+from orchestration.warehouse import connect, raw_layer
+from tests.engines import environment
 
 DBT = str(Path(sys.executable).parent / "dbt")
 
@@ -68,17 +68,19 @@ class Timeline:
 class JourneyWarehouse:
     """A warehouse loaded with a timeline; `decide(now)` builds the journey models as of now."""
 
-    def __init__(self, tmp: Path, timeline: Timeline):
+    def __init__(self, tmp: Path, timeline: Timeline, engine_env: dict[str, str] | None = None):
         self.path = tmp / "warehouse.duckdb"
         self.target = tmp / "dbt_target"
-        self.env = {**os.environ, "THROUGHLINE_WAREHOUSE": str(self.path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        # DuckDB in this folder unless `engine_env` names another warehouse.
+        self.engine_env = engine_env or {"THROUGHLINE_TARGET": "duckdb", "THROUGHLINE_WAREHOUSE": str(self.path)}
+        self.env = {**os.environ, **self.engine_env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         self.tmp = tmp
         self.load(timeline)
         self._dbt("seed")
 
     def load(self, timeline: Timeline, name: str = "timeline") -> None:
         """Load a timeline's calls as the loader would a newly landed file."""
-        with raw_layer(self.path) as con:
+        with environment(self.engine_env), raw_layer() as con:
             load_file(con, timeline.write(self.tmp / f"{name}.jsonl"))
             normalise_new_phone_numbers(con)
 
@@ -89,22 +91,16 @@ class JourneyWarehouse:
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
+    def _insert(self, table: str, row: dict) -> None:
+        with environment(self.engine_env), raw_layer() as con:
+            con.execute(f"insert into {table} ({', '.join(row)}) values ({', '.join('?' for _ in row)})", list(row.values()))
+
     def add_ledger(self, rows: list[dict]) -> None:
-        with raw_layer(self.path) as con:
-            for row in rows:
-                con.execute(
-                    "insert into raw.delivery_ledger (action_id, status, sent_at, destination, journey, step_id, customer_id, channel, offer, recorded_at) "
-                    "values ($action_id, $status, $sent_at, $destination, $journey, $step_id, $customer_id, $channel, $offer, $recorded_at)",
-                    {"destination": None, "journey": None, "step_id": None, "offer": None, "sent_at": None, **row},
-                )
+        for row in rows:
+            self._insert("raw.delivery_ledger", row)
 
     def add_delivery_event(self, **event) -> None:
-        with raw_layer(self.path) as con:
-            con.execute(
-                "insert into raw.delivery_events (event_id, provider, event_type, channel, address, action_id, customer_id, occurred_at) "
-                "values ($event_id, $provider, $event_type, $channel, $address, $action_id, $customer_id, $occurred_at)",
-                {"action_id": None, "customer_id": None, "address": None, **event},
-            )
+        self._insert("raw.delivery_events", event)
 
     def render_messages(self) -> list[dict]:
         """What a message sync does first: render the due actions, suppress what fails."""
@@ -112,7 +108,7 @@ class JourneyWarehouse:
         from orchestration.journeys.messages import record_render_failures, render_due_actions
         from orchestration.journeys.spec import load_templates
 
-        with raw_layer(self.path) as con:
+        with environment(self.engine_env), raw_layer() as con:
             messages, failures = render_due_actions(con, load_templates(TEMPLATES_DIR))
             record_render_failures(con, failures)
         return failures
@@ -120,37 +116,48 @@ class JourneyWarehouse:
     def decide(self, now: datetime) -> None:
         self._dbt("run", "--select", "+journey_actions_due", "--vars", json.dumps({"now": now.strftime("%Y-%m-%d %H:%M:%S")}))
 
-    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
-        with duckdb.connect(str(self.path), read_only=True) as con:
-            return con.execute(sql, params or {}).fetchall()
+    def connect(self):
+        with environment(self.engine_env):
+            return connect(read_only=True)
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = self.connect()
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
 
     def execute(self, sql: str) -> None:
-        with duckdb.connect(str(self.path)) as con:
+        with environment(self.engine_env):
+            con = connect()
+        try:
             con.execute(sql)
+        finally:
+            con.close()
 
     def customer_of(self, user: str) -> str:
         rows = self.query(
-            "select customer_id from identity.int_identity__customer_map where identifier_type = 'user_id' and identifier_value = $user",
-            {"user": user},
+            "select customer_id from identity.int_identity__customer_map where identifier_type = 'user_id' and identifier_value = ?",
+            [user],
         )
         assert rows, f"{user} did not resolve to a customer"
         return rows[0][0]
 
     def decisions(self, user: str, journey: str | None = None) -> list[dict]:
         sql = ("select journey, step_id, status, reason_code, reason, channel, scheduled_at, deferred_until, arm "
-               "from journeys.journey_decisions where customer_id = $customer")
-        params = {"customer": self.customer_of(user)}
+               "from journeys.journey_decisions where customer_id = ?")
+        params = [self.customer_of(user)]
         if journey:
-            sql += " and journey = $journey"
-            params["journey"] = journey
+            sql += " and journey = ?"
+            params.append(journey)
         columns = ["journey", "step_id", "status", "reason_code", "reason", "channel", "scheduled_at", "deferred_until", "arm"]
         return [dict(zip(columns, row)) for row in self.query(sql + " order by scheduled_at, step_id", params)]
 
     def instances(self, user: str, journey: str) -> list[dict]:
         columns = ["arm", "state", "entered_at", "exited_at", "exit_reason"]
         rows = self.query(
-            f"select {', '.join(columns)} from journeys.journey_instances where customer_id = $customer and journey = $journey order by entered_at",
-            {"customer": self.customer_of(user), "journey": journey},
+            f"select {', '.join(columns)} from journeys.journey_instances where customer_id = ? and journey = ? order by entered_at",
+            [self.customer_of(user), journey],
         )
         return [dict(zip(columns, row)) for row in rows]
 

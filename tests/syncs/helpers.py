@@ -6,7 +6,6 @@ subprocess the crash tests kill."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from orchestration.syncs.spec import MESSAGE_COLUMNS, SyncSpec, parse_sync
 from orchestration.warehouse import raw_layer
@@ -40,10 +39,11 @@ def member(i: int, version: int = 0) -> tuple:
     return (f"cus_{i:07d}", f"person{i}@example.com", f"+1415555{i % 10000:04d}", f"Name{i}v{version}")
 
 
-def write_audience(path: Path, rows: list[tuple], table: str = "champions_to_meta") -> None:
-    with raw_layer(path) as con:
+def write_audience(rows: list[tuple], table: str = "champions_to_meta") -> None:
+    with raw_layer() as con:
         con.execute("create schema if not exists syncs")
-        con.execute(f"create or replace table syncs.{table} (customer_id varchar, email varchar, phone varchar, first_name varchar)")
+        con.execute(f"drop table if exists syncs.{table}")
+        con.execute(f"create table syncs.{table} (customer_id varchar, email varchar, phone varchar, first_name varchar)")
         con.executemany(f"insert into syncs.{table} values (?, ?, ?, ?)", rows)
 
 
@@ -51,12 +51,12 @@ TEMPLATE_OF = {"sendgrid": ("email", "welcome_newsletter"), "webhook": ("webhook
                "twilio": ("sms", "cart_reminder_sms"), "braze": ("push", "help_in_app")}
 
 
-def write_actions(path: Path, destination: str, count: int, *, start: int = 0, bad: set[int] = frozenset()) -> list[str]:
+def write_actions(destination: str, count: int, *, start: int = 0, bad: set[int] = frozenset()) -> list[str]:
     """`count` due actions for `destination` and the customers they go to; the customers in
     `bad` have no cart name, so an SMS template that needs one fails to render."""
     channel, template = TEMPLATE_OF[destination]
     table = f"syncs.messages_to_{destination}"
-    with raw_layer(path) as con:
+    with raw_layer() as con:
         con.execute("create schema if not exists syncs")
         con.execute("create schema if not exists marts")
         con.execute("create table if not exists marts.dim_customers (customer_id varchar, email varchar, phone varchar, "
@@ -79,14 +79,12 @@ def write_actions(path: Path, destination: str, count: int, *, start: int = 0, b
     return ids
 
 
-def ledger(path: Path) -> dict[str, str]:
+def ledger() -> dict[str, str]:
     """Each action's latest ledger status."""
-    import duckdb
-
-    with duckdb.connect(str(path), read_only=True) as con:
+    with raw_layer() as con:
         return dict(con.execute(
             "select action_id, status from (select *, row_number() over (partition by action_id order by recorded_at desc) as r "
-            "from raw.delivery_ledger) where r = 1").fetchall())
+            "from raw.delivery_ledger) as l where r = 1").fetchall())
 
 
 

@@ -1,11 +1,11 @@
 """Audience syncs against the local vendor servers: the diff, the modes, the state that
 advances per acknowledged batch, the shrink guard, full resync and mirror cleanup."""
 
-import duckdb
 import pytest
 
 from connectors.vendor_servers.meta import DEMO_AUDIENCE
 from orchestration.syncs.runner import RunOptions, SyncRefused, preview_sync, run_sync
+from orchestration.warehouse import raw_layer
 
 from .helpers import audience_spec, member, write_audience
 
@@ -19,9 +19,9 @@ def sendgrid_list(local) -> set[str]:
     return server.list_emails(local.env["THROUGHLINE_SENDGRID_LIST_ID"])
 
 
-def test_a_second_run_sends_only_the_difference(warehouse, local):
+def test_a_second_run_sends_only_the_difference(engine, local):
     spec = audience_spec(destination="sendgrid", name="champions_to_sendgrid")
-    write_audience(warehouse, [member(i) for i in range(200)], "champions_to_sendgrid")
+    write_audience([member(i) for i in range(200)], "champions_to_sendgrid")
     first = run_sync(spec)
     assert first.kind == "first_sync" and first.tally()["added"] == 200
     assert sendgrid_list(local) == {f"person{i}@example.com" for i in range(200)}
@@ -29,7 +29,7 @@ def test_a_second_run_sends_only_the_difference(warehouse, local):
     # 10 leave, 10 join, 5 change their name, and one changes email (an identity change)
     rows = [member(i, version=1 if i < 15 else 0) for i in range(10, 210)]
     rows = [(k, "new-address@example.com" if k == "cus_0000020" else e, p, n) for k, e, p, n in rows]
-    write_audience(warehouse, rows, "champions_to_sendgrid")
+    write_audience(rows, "champions_to_sendgrid")
     requests_before = len(local.servers["sendgrid"].request_log)
     second = run_sync(spec)
     counts = second.tally()
@@ -43,11 +43,11 @@ def test_a_second_run_sends_only_the_difference(warehouse, local):
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("upsert", 210), ("add_only", 210), ("mirror", 200)])
-def test_modes_decide_what_departs_and_what_updates(warehouse, local, mode, expected):
+def test_modes_decide_what_departs_and_what_updates(engine, local, mode, expected):
     spec = audience_spec(mode=mode)
-    write_audience(warehouse, [member(i) for i in range(200)])
+    write_audience([member(i) for i in range(200)])
     run_sync(spec)
-    write_audience(warehouse, [member(i, version=1) for i in range(10, 210)])
+    write_audience([member(i, version=1) for i in range(10, 210)])
     report = run_sync(spec)
     assert meta_members(local) == expected
     counts = report.tally()
@@ -55,26 +55,26 @@ def test_modes_decide_what_departs_and_what_updates(warehouse, local, mode, expe
     assert counts["changed"] == (0 if mode == "add_only" else 190)
 
 
-def test_mirror_removes_only_what_throughline_added(warehouse, local):
+def test_mirror_removes_only_what_throughline_added(engine, local):
     from connectors import Record, create
     from connectors.base import Operation
 
     with create("meta") as meta:  # someone else's member of the same audience
         meta.write(Operation.ADD_AUDIENCE_MEMBERS, [Record("theirs", {"email": "theirs@example.com"})], target=DEMO_AUDIENCE)
     spec = audience_spec()
-    write_audience(warehouse, [member(i) for i in range(50)])
+    write_audience([member(i) for i in range(50)])
     run_sync(spec)
     assert meta_members(local) == 51
     run_sync(spec, RunOptions(cleanup=True))
     assert meta_members(local) == 1, "the cleanup removed every member Throughline added, and only those"
 
 
-def test_an_audience_that_shrinks_past_its_threshold_is_refused_and_the_destination_untouched(warehouse, local):
+def test_an_audience_that_shrinks_past_its_threshold_is_refused_and_the_destination_untouched(engine, local):
     spec = audience_spec(max_shrink_percent=20)
-    write_audience(warehouse, [member(i) for i in range(100)])
+    write_audience([member(i) for i in range(100)])
     run_sync(spec)
     requests = len(local.servers["meta"].request_log)
-    write_audience(warehouse, [member(i) for i in range(70)])  # a 30% drop: perhaps a broken upstream model
+    write_audience([member(i) for i in range(70)])  # a 30% drop: perhaps a broken upstream model
 
     with pytest.raises(SyncRefused) as refused:
         run_sync(spec)
@@ -82,7 +82,7 @@ def test_an_audience_that_shrinks_past_its_threshold_is_refused_and_the_destinat
     assert "refused" in message and "30.0%" in message and "max_shrink_percent of 20%" in message
     assert "--confirm-shrink champions_to_meta" in message, "the message says how to confirm"
     assert len(local.servers["meta"].request_log) == requests and meta_members(local) == 100, "nothing was sent"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with raw_layer() as con:
         assert con.execute("select status from raw.sync_runs order by started_at desc limit 1").fetchone()[0] == "refused"
         assert con.execute("select count(*) from raw.sync_state").fetchone()[0] == 100
 
@@ -91,22 +91,22 @@ def test_an_audience_that_shrinks_past_its_threshold_is_refused_and_the_destinat
     assert confirmed.tally()["removed"] == 30 and meta_members(local) == 70
 
 
-def test_rejected_rows_are_recorded_and_skipped_until_they_change(warehouse, local):
+def test_rejected_rows_are_recorded_and_skipped_until_they_change(engine, local):
     spec = audience_spec(destination="sendgrid", name="champions_to_sendgrid")
     rows = [member(i) for i in range(20)] + [("cus_bad", "not-an-address", None, "Bad")]
-    write_audience(warehouse, rows, "champions_to_sendgrid")
+    write_audience(rows, "champions_to_sendgrid")
     first = run_sync(spec)
     assert first.tally()["rejected"] == 1 and first.tally()["added"] == 20
     assert first.rejected_sample[0]["key"] == "cus_bad" and "not-an-address" not in str(first.rejected_sample)
     second = run_sync(spec)
     assert second.tally()["skipped"] == 1 and second.tally()["rejected"] == 0, "the same refused row is not resent"
-    write_audience(warehouse, [*rows[:20], ("cus_bad", "fixed@example.com", None, "Bad")], "champions_to_sendgrid")
+    write_audience([*rows[:20], ("cus_bad", "fixed@example.com", None, "Bad")], "champions_to_sendgrid")
     assert run_sync(spec).tally()["added"] == 1, "once fixed, it is sent"
 
 
-def test_a_full_resync_resends_everyone_and_rebuilds_the_state(warehouse, local):
+def test_a_full_resync_resends_everyone_and_rebuilds_the_state(engine, local):
     spec = audience_spec()
-    write_audience(warehouse, [member(i) for i in range(30)])
+    write_audience([member(i) for i in range(30)])
     run_sync(spec)
     local.servers["meta"].audiences[DEMO_AUDIENCE].clear()  # the destination lost its audience
     assert run_sync(spec).tally()["added"] == 0, "an incremental run trusts the acknowledged state"

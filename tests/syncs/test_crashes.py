@@ -28,9 +28,9 @@ def start(kind: str, destination: str, crash_at: str | None = None) -> subproces
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def assert_messages_settled(warehouse, local, destination: str, actions: list[str], in_flight: int) -> None:
+def assert_messages_settled(local, destination: str, actions: list[str], in_flight: int) -> None:
     delivered = deliveries(local, destination)
-    states = ledger(warehouse)
+    states = ledger()
     assert all(times == 1 for times in delivered.values()), f"delivered twice: {[a for a, n in delivered.items() if n > 1]}"
     assert {states[a] for a in actions} <= {"sent", "unknown"}, "none lost: every action is sent or marked unknown"
     sent = {a for a in actions if states[a] == "sent"}
@@ -47,14 +47,14 @@ PHASES = [f"{phase}:{n}" for phase in ("intents_written", "sent", "acknowledged"
 
 @pytest.mark.parametrize("crash_at", PHASES)
 @pytest.mark.parametrize("destination", ["webhook", "twilio"])
-def test_killed_between_intent_send_and_acknowledgement(warehouse, local, destination, crash_at):
-    actions = write_actions(warehouse, destination, ACTIONS)
+def test_killed_between_intent_send_and_acknowledgement(engine, local, destination, crash_at):
+    actions = write_actions(destination, ACTIONS)
     process = start("messages", destination, crash_at)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, process.stderr.read()[-2000:]
     run_until_complete(message_spec(destination, batch_size=BATCH))
-    assert_messages_settled(warehouse, local, destination, actions, in_flight=BATCH)
-    states = ledger(warehouse)
+    assert_messages_settled(local, destination, actions, in_flight=BATCH)
+    states = ledger()
     if crash_at.startswith("acknowledged") or destination == "webhook":
         assert all(states[a] == "sent" for a in actions)
     else:
@@ -63,8 +63,8 @@ def test_killed_between_intent_send_and_acknowledgement(warehouse, local, destin
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("destination", ["webhook", "twilio", "sendgrid"])
-def test_killed_at_a_random_request(warehouse, local, destination, seed):
-    actions = write_actions(warehouse, destination, ACTIONS)
+def test_killed_at_a_random_request(engine, local, destination, seed):
+    actions = write_actions(destination, ACTIONS)
     server = local.servers[destination]
     requests_per_run = {"twilio": ACTIONS, "webhook": ACTIONS // BATCH, "sendgrid": ACTIONS // BATCH}[destination]
     kill_after = random.Random(seed).randint(1, requests_per_run)
@@ -75,18 +75,18 @@ def test_killed_at_a_random_request(warehouse, local, destination, seed):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     run_until_complete(message_spec(destination, batch_size=BATCH))
-    assert_messages_settled(warehouse, local, destination, actions, in_flight=BATCH)
+    assert_messages_settled(local, destination, actions, in_flight=BATCH)
 
 
 @pytest.mark.parametrize("crash_at", ["batch_sent:1", "batch_sent:3", "batch_acknowledged:2"])
-def test_an_audience_killed_mid_sync_resumes_and_ends_equal(warehouse, local, crash_at):
-    write_audience(warehouse, [member(i) for i in range(100)])
+def test_an_audience_killed_mid_sync_resumes_and_ends_equal(engine, local, crash_at):
+    write_audience([member(i) for i in range(100)])
     process = start("audience", "meta", crash_at)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, process.stderr.read()[-2000:]
-    import duckdb
+    from orchestration.warehouse import raw_layer
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with raw_layer() as con:
         acknowledged = con.execute("select count(*) from raw.sync_state").fetchone()[0]
     assert acknowledged == BATCH * (int(crash_at[-1]) - (crash_at.startswith("batch_sent"))), "state advanced per acknowledged batch"
     report = run_until_complete(audience_spec(batch_size=BATCH))[-1]
@@ -94,12 +94,12 @@ def test_an_audience_killed_mid_sync_resumes_and_ends_equal(warehouse, local, cr
     assert len(local.servers["meta"].audiences[DEMO_AUDIENCE]) == 100
 
 
-def test_two_syncs_started_at_once_deliver_each_action_once(warehouse, local):
+def test_two_syncs_started_at_once_deliver_each_action_once(engine, local):
     for destination in ("twilio", "webhook"):
-        actions = write_actions(warehouse, destination, ACTIONS)
+        actions = write_actions(destination, ACTIONS)
         first, second = start("messages", destination), start("messages", destination)
         for process in (first, second):
             process.wait(timeout=120)
             assert process.returncode == 0, process.stderr.read()[-2000:]
         assert deliveries(local, destination) == {a: 1 for a in actions}
-        assert all(ledger(warehouse)[a] == "sent" for a in actions)
+        assert all(ledger()[a] == "sent" for a in actions)

@@ -40,10 +40,10 @@ def test_each_declared_sync_is_an_asset_downstream_of_its_model(dbt_manifest):
     assert defs.resolve_sensor_def("landing_sensor").job_name == "tick"
 
 
-def test_a_sync_asset_records_counts_and_checks(warehouse, local):
+def test_a_sync_asset_records_counts_and_checks(engine, local):
     spec = audience_spec(max_shrink_percent=20)
     asset = build_sync_asset(spec, dg.AssetKey(["syncs", spec.name]))
-    write_audience(warehouse, [member(i) for i in range(50)])
+    write_audience([member(i) for i in range(50)])
     result = dg.materialize([asset], resources={"sync_destinations": SyncDestinations()})
     assert result.success
     metadata = result.asset_materializations_for_node("meta__champions_to_meta")[0].metadata
@@ -51,7 +51,7 @@ def test_a_sync_asset_records_counts_and_checks(warehouse, local):
     assert {"removed", "changed", "sent", "rejected", "retried", "skipped", "duration_seconds", "rejected_sample"} <= set(metadata)
     assert all(e.passed for e in result.get_asset_check_evaluations())
 
-    write_audience(warehouse, [member(i) for i in range(20)])
+    write_audience([member(i) for i in range(20)])
     refused = dg.materialize([asset], resources={"sync_destinations": SyncDestinations()}, raise_on_error=False)
     assert not refused.success
     guard = [e for e in refused.get_asset_check_evaluations() if e.check_name == "audience_shrink_guard"]
@@ -62,12 +62,12 @@ def test_a_sync_asset_records_counts_and_checks(warehouse, local):
     assert confirmed.asset_materializations_for_node("meta__champions_to_meta")[0].metadata["removed"].value == 30
 
 
-def test_a_message_sync_asset_surfaces_unknown_deliveries(warehouse, local):
+def test_a_message_sync_asset_surfaces_unknown_deliveries(engine, local):
     from connectors.vendor_servers import Fault
 
     spec = message_spec("twilio", batch_size=10)
     asset = build_sync_asset(spec, dg.AssetKey(["syncs", spec.name]))
-    write_actions(warehouse, "twilio", 20)
+    write_actions("twilio", 20)
     local.servers["twilio"].inject(Fault.RESET, count=1, process_first=True)
     result = dg.materialize([asset], resources={"sync_destinations": SyncDestinations()})
     metadata = result.asset_materializations_for_node("twilio__messages_to_twilio")[0].metadata

@@ -3,8 +3,6 @@ the event types the journey models suppress on (hard_bounce, complaint, unsubscr
 
 import json
 
-import duckdb
-
 from orchestration.syncs.delivery_events import load_delivery_events
 from orchestration.syncs.landing import load_landing
 from orchestration.warehouse import raw_layer
@@ -31,9 +29,9 @@ CUSTOMERIO = json.dumps([{"event_id": "c1", "metric": "bounced", "object_type": 
                           "data": {"recipient": "eve@example.com", "identifiers": {"id": "cus_3"}}}])
 
 
-def test_each_providers_reports_load_once_with_suppressing_event_types(warehouse, tmp_path):
+def test_each_providers_reports_load_once_with_suppressing_event_types(engine, tmp_path):
     files = {"sendgrid": json.dumps(SENDGRID), "twilio": TWILIO, "braze": BRAZE, "customerio": CUSTOMERIO}
-    with raw_layer(warehouse) as con:
+    with raw_layer() as con:
         for provider, text in files.items():
             path = tmp_path / f"{provider}.txt"
             path.write_text(text)
@@ -55,11 +53,11 @@ def test_each_providers_reports_load_once_with_suppressing_event_types(warehouse
     ]
 
 
-def test_reports_dropped_in_the_landing_folder_load_with_the_next_tick(warehouse, tmp_path):
+def test_reports_dropped_in_the_landing_folder_load_with_the_next_tick(engine, tmp_path):
     folder = tmp_path / "landing" / "delivery_events" / "sendgrid"
     folder.mkdir(parents=True)
     (folder / "batch-1.json").write_text(json.dumps(SENDGRID))
     counts = load_landing(tmp_path / "landing")
     assert counts["delivery_events_added"] == 4 and counts["files"] == 0, "reports are not Segment calls"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with raw_layer() as con:
         assert con.execute("select count(*) from raw.delivery_events").fetchone()[0] == 4

@@ -37,14 +37,14 @@ def inject(server, name: str) -> int:
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("destination", ["meta", "sendgrid"])
-def test_audiences_end_equal_to_the_warehouse(warehouse, local, destination, fault):
+def test_audiences_end_equal_to_the_warehouse(engine, local, destination, fault):
     name = f"champions_to_{destination}"
     spec = audience_spec(name=name, destination=destination, batch_size=None)
     server = local.servers[destination]
-    write_audience(warehouse, [member(i) for i in range(300)], name)
+    write_audience([member(i) for i in range(300)], name)
     inject(server, fault)
     run_until_complete(spec)
-    write_audience(warehouse, [member(i, version=int(i % 7 == 0)) for i in range(40, 360)], name)
+    write_audience([member(i, version=int(i % 7 == 0)) for i in range(40, 360)], name)
     inject(server, fault)
     run_until_complete(spec)
 
@@ -59,14 +59,14 @@ def test_audiences_end_equal_to_the_warehouse(warehouse, local, destination, fau
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("destination", ["webhook", "twilio", "sendgrid"])
-def test_messages_are_delivered_once_and_never_lost(warehouse, local, destination, fault):
-    actions = write_actions(warehouse, destination, 150)
+def test_messages_are_delivered_once_and_never_lost(engine, local, destination, fault):
+    actions = write_actions(destination, 150)
     spec = message_spec(destination, batch_size=50)
     faulted = inject(local.servers[destination], fault)
     run_until_complete(spec)
 
     delivered = deliveries(local, destination)
-    states = ledger(warehouse)
+    states = ledger()
     assert all(times == 1 for times in delivered.values()), f"delivered twice: {[a for a, n in delivered.items() if n > 1]}"
     assert {states[a] for a in actions} <= {"sent", "unknown"}, "every action is sent, or marked unknown: none lost"
     sent = {a for a in actions if states[a] == "sent"}

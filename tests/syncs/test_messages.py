@@ -1,20 +1,19 @@
 """Message syncs and the delivery ledger: intent, send, acknowledgement; render failures
 suppressed with the reason; refusals recorded as failed; nothing sent twice."""
 
-import duckdb
-
 from orchestration.syncs.runner import run_sync
+from orchestration.warehouse import raw_layer
 
 from .helpers import deliveries, ledger, message_spec, write_actions
 
 
-def test_each_due_action_is_sent_once_and_recorded(warehouse, local):
-    actions = write_actions(warehouse, "sendgrid", 120)
+def test_each_due_action_is_sent_once_and_recorded(engine, local):
+    actions = write_actions("sendgrid", 120)
     spec = message_spec("sendgrid")
     report = run_sync(spec)
     assert report.tally()["sent"] == 120
     assert deliveries(local, "sendgrid") == {a: 1 for a in actions}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with raw_layer() as con:
         rows = con.execute("select status, count(*), count(provider_message_id), count(sent_at) from raw.delivery_ledger group by 1 order by 1").fetchall()
     assert rows == [("pending", 120, 0, 0), ("sent", 120, 120, 120)], "an intent before the send, the outcome after"
 
@@ -22,25 +21,25 @@ def test_each_due_action_is_sent_once_and_recorded(warehouse, local):
     assert again.tally()["sent"] == 0 and deliveries(local, "sendgrid") == {a: 1 for a in actions}
 
 
-def test_render_failures_are_suppressed_and_refusals_failed_with_reasons(warehouse, local):
-    actions = write_actions(warehouse, "twilio", 12, bad={3})
-    with duckdb.connect(str(warehouse)) as con:  # a number the carrier refuses
+def test_render_failures_are_suppressed_and_refusals_failed_with_reasons(engine, local):
+    actions = write_actions("twilio", 12, bad={3})
+    with raw_layer() as con:  # a number the carrier refuses
         con.execute("update syncs.messages_to_twilio set phone = '+15005550001' where action_id = ?", [actions[5]])
     report = run_sync(message_spec("twilio"))
     counts = report.tally()
     assert (counts["sent"], counts["suppressed"], counts["rejected"]) == (10, 1, 1)
-    states = ledger(warehouse)
+    states = ledger()
     assert states[actions[3]] == "suppressed" and states[actions[5]] == "failed"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with raw_layer() as con:
         errors = dict(con.execute("select action_id, error from raw.delivery_ledger where status in ('suppressed', 'failed')").fetchall())
     assert errors[actions[3]].startswith("missing_variable: ") and "name" in errors[actions[3]]
     assert errors[actions[5]] and "15005550001" not in errors[actions[5]], "the vendor's reason, without the number"
     assert report.rejected_sample[0]["key"] == actions[5]
 
 
-def test_an_action_already_in_the_ledger_is_never_sent(warehouse, local):
-    actions = write_actions(warehouse, "webhook", 5)
-    with duckdb.connect(str(warehouse)) as con:
+def test_an_action_already_in_the_ledger_is_never_sent(engine, local):
+    actions = write_actions("webhook", 5)
+    with raw_layer() as con:
         con.execute("insert into raw.delivery_ledger (action_id, status, recorded_at) values (?, 'pending', now()), (?, 'unknown', now())",
                     [actions[0], actions[1]])
     report = run_sync(message_spec("webhook"))
@@ -48,7 +47,7 @@ def test_an_action_already_in_the_ledger_is_never_sent(warehouse, local):
     assert set(deliveries(local, "webhook")) == set(actions[2:])
 
 
-def test_braze_push_carries_the_rendered_parts_and_the_action_id(warehouse, local):
-    actions = write_actions(warehouse, "braze", 60)
+def test_braze_push_carries_the_rendered_parts_and_the_action_id(engine, local):
+    actions = write_actions("braze", 60)
     run_sync(message_spec("braze"))
     assert deliveries(local, "braze") == {a: 1 for a in actions}

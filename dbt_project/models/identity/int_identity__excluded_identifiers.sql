@@ -59,14 +59,12 @@ flagged as (
         identifiers.identifier_type,
         identifiers.identifier_value,
         coalesce(people_per_identifier.linked_people, 0) as linked_people,
-        blocklist.identifier_value is not null as is_blocklisted,
+        blocklist.identifier is not null as is_blocklisted,
         invalid_phones.phone_e164 is not null as is_invalid_phone,
         coalesce(people_per_identifier.linked_people, 0) > {{ var('identity_max_people_per_identifier') }} as is_shared
     from identifiers
     left join people_per_identifier on people_per_identifier.identifier = identifiers.identifier
-    left join blocklist
-        on blocklist.identifier_type = identifiers.identifier_type
-        and blocklist.identifier_value = identifiers.identifier_value
+    left join blocklist on blocklist.identifier = identifiers.identifier
     left join invalid_phones
         on identifiers.identifier_type = 'phone'
         and invalid_phones.phone_e164 = identifiers.identifier_value

@@ -114,8 +114,9 @@ sessions as (
         session_number,
         min(started_at) as started_at,
         max(ended_at) as ended_at,
-        sum(calls) as calls,
-        sum(page_views) as page_views,
+        -- cast: a sum of bigints is a NUMERIC on PostgreSQL, a HUGEINT on DuckDB
+        cast(sum(calls) as {{ dbt.type_bigint() }}) as calls,
+        cast(sum(page_views) as {{ dbt.type_bigint() }}) as page_views,
         count(distinct anonymous_id) as devices,
         max(last_loaded_at) as last_loaded_at
     from numbered
@@ -129,7 +130,8 @@ final as (
         sessions.session_number,
         sessions.started_at,
         sessions.ended_at,
-        {{ dbt.datediff('sessions.started_at', 'sessions.ended_at', 'second') }} as duration_seconds,
+        -- cast: PostgreSQL's datediff adds up date_part() doubles
+        cast({{ dbt.datediff('sessions.started_at', 'sessions.ended_at', 'second') }} as {{ dbt.type_bigint() }}) as duration_seconds,
         sessions.calls,
         sessions.page_views,
         sessions.devices,

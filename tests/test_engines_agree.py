@@ -1,0 +1,191 @@
+"""The same data gives the same outputs on DuckDB and on PostgreSQL.
+
+A fixed demo dataset is loaded into a DuckDB file and into a database of the suite's
+PostgreSQL server, the dbt project is built on each as of the same instant, and the
+outputs are compared row for row: customers, RFM, segment memberships, journey
+decisions, instances with their holdout arms, due actions with their ids, and the
+audience diff each sync would send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from orchestration.demo_data.generator import generate
+from orchestration.settings import DBT_PROJECT_DIR
+from tests.engines import environment
+
+DBT = str(Path(sys.executable).parent / "dbt")
+NOW = "2026-03-01T09:00:00"
+
+# Columns stamped with the wall-clock time of the load or the build: they differ between
+# any two loads of the same data, on one engine or two.
+CLOCK_COLUMNS = {"loaded_at", "last_loaded_at", "first_loaded_at", "load_id"}
+
+COMPARED = [
+    "marts.dim_customers",
+    "marts.customer_identifiers",
+    "marts.customer_rfm",
+    "marts.fct_orders",
+    "marts.fct_sessions",
+    "marts.segment_memberships",
+    "segments.high_intent_trialists",
+    "journeys.journey_instances",
+    "journeys.journey_decisions",
+    "journeys.journey_actions_due",
+    "syncs.champions_to_meta",
+    "syncs.messages_to_sendgrid",
+]
+
+
+def build(env: dict[str, str], data: Path, target: Path) -> None:
+    """Load the files, parse the phones, and `dbt build` the project (less the analytics,
+    which are being rewritten) as of NOW."""
+    from orchestration.ingest.loader import expand_paths, load_file
+    from orchestration.phone_numbers import normalise_new_phone_numbers
+    from orchestration.warehouse import raw_layer
+
+    with environment(env), raw_layer() as con:
+        for path in expand_paths([data]):
+            assert load_file(con, path).rows_rejected == 0
+        normalise_new_phone_numbers(con)
+    result = subprocess.run(
+        [DBT, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target), "--log-path", str(target / "logs"), "--vars", json.dumps({"now": NOW}),
+         "--exclude", "path:models/analytics"],
+        env={**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+
+
+def normalise(value):
+    """One Python value per SQL value, whichever driver fetched it: numbers as floats to
+    1e-9 (DECIMAL and NUMERIC come back as Decimal with their own scale), JSON text as
+    the JSON value it spells (each engine has its own spacing and key order)."""
+    if isinstance(value, (Decimal, float)):
+        return round(float(value), 9)
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.dumps(json.loads(value), sort_keys=True)
+        except ValueError:
+            return value
+    if isinstance(value, (list, tuple)):
+        return tuple(normalise(v) for v in value)
+    if isinstance(value, (datetime, date, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def kind(value) -> str:
+    """Integers stay integers on both engines (a count must not turn into a NUMERIC)."""
+    return "integer" if isinstance(value, int) and not isinstance(value, bool) else type(value).__name__ if value is not None else ""
+
+
+def rows(env: dict[str, str], relation: str) -> tuple[list[str], list[tuple]]:
+    from orchestration.warehouse import connect
+
+    with environment(env):
+        con = connect()
+        try:
+            result = con.execute(f"select * from {relation}")
+            names = [d[0] for d in result.description]
+            fetched = result.fetchall()
+        finally:
+            con.close()
+    keep = [i for i, name in enumerate(names) if name not in CLOCK_COLUMNS]
+    kinds = [{kind(row[i]) for row in fetched} - {""} for i in keep]
+    integers = ["integer" in k for k in kinds]
+    columns = [f"{names[i]}{' (integer)' if integer else ''}" for i, integer in zip(keep, integers)]
+    return columns, sorted((tuple(normalise(row[i]) for i in keep) for row in fetched), key=repr)
+
+
+def audience_plans(env: dict[str, str], manifest: Path) -> dict[str, tuple]:
+    """What each audience sync of the project would send first: its plan's counts and its
+    rows in the order they would go."""
+    from orchestration.syncs.spec import load_syncs
+    from orchestration.syncs.store import SyncStore
+    from orchestration.warehouse import raw_layer
+
+    specs = [spec for spec in load_syncs(json.loads(manifest.read_text())) if spec.operation == "audience"]
+    assert specs, "the project declares audience syncs"
+    plans = {}
+    with environment(env), raw_layer() as con:
+        store = SyncStore(con)
+        for spec in specs:
+            plan = store.plan(spec)
+            sent = list(store.plan_rows(["unset", "remove", "add", "change"]))
+            plans[spec.name] = (plan.kind, plan.current, plan.steps, sent)
+    return plans
+
+
+@pytest.fixture(scope="module")
+def both_engines(postgres_server, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("engines")
+    generate(customers=150, days=21, seed=11, out_dir=folder / "data", end=datetime(2026, 3, 1))
+    postgres_server.create_database("engines_agree")
+    engines = {
+        "duckdb": {"THROUGHLINE_TARGET": "duckdb", "THROUGHLINE_WAREHOUSE": str(folder / "warehouse.duckdb")},
+        "postgres": postgres_server.env("engines_agree"),
+    }
+    for name, env in engines.items():
+        build(env, folder / "data", folder / f"{name}_target")
+    engines["manifest"] = folder / "duckdb_target" / "manifest.json"  # the same project on both
+    return engines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relation", COMPARED)
+def test_outputs_are_the_same_on_both_engines(both_engines, relation):
+    duck_columns, duck_rows = rows(both_engines["duckdb"], relation)
+    pg_columns, pg_rows = rows(both_engines["postgres"], relation)
+    assert pg_columns == duck_columns
+    assert duck_rows, f"{relation} is empty: the dataset must exercise it"
+    assert pg_rows == duck_rows
+
+
+@pytest.mark.slow
+def test_holdout_arms_and_action_ids_are_not_trivially_equal(both_engines):
+    """The comparison means something: both arms occur, and action ids are there to compare."""
+    names, instances = rows(both_engines["postgres"], "journeys.journey_instances")
+    arms = {row[names.index("arm")] for row in instances}
+    assert {"control", "treatment"} <= arms
+    names, due = rows(both_engines["postgres"], "journeys.journey_actions_due")
+    assert all(row[names.index("action_id")] for row in due)
+
+
+@pytest.mark.slow
+def test_audience_diffs_are_the_same_on_both_engines(both_engines):
+    duck = audience_plans(both_engines["duckdb"], both_engines["manifest"])
+    pg = audience_plans(both_engines["postgres"], both_engines["manifest"])
+    assert duck["champions_to_meta"][1] > 0, "the audience has members"
+    assert pg == duck
+
+
+@pytest.mark.slow
+def test_explain_tells_the_same_story_on_both_engines(both_engines):
+    from orchestration.explain import explain
+    from orchestration.warehouse import connect
+
+    def told(env: dict[str, str]) -> list[str]:
+        with environment(env):
+            con = connect()
+            try:
+                customers = [c for (c,) in con.execute(
+                    "select customer_id from journeys.journey_decisions group by customer_id order by count(*) desc, customer_id limit 5"
+                ).fetchall()]
+                return [explain(con, customer) for customer in customers]
+            finally:
+                con.close()
+
+    duck, pg = told(both_engines["duckdb"]), told(both_engines["postgres"])
+    assert all("decision" in text for text in duck), "the customers have decisions to explain"
+    assert pg == duck
