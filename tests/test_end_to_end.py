@@ -21,12 +21,7 @@ def raw_and_staged() -> tuple[dict, dict, tuple]:
 
 
 @pytest.mark.slow
-def test_demo_builds_every_layer_through_dagster(engine, tmp_path, capsys, dbt_manifest, monkeypatch):
-    if engine == "postgres":
-        # One analytics unit test fails on PostgreSQL only, on how NUMERIC prints in dbt's
-        # text diff (docs/postgres-port.md); the analytics models are being rewritten.
-        # Every other unit test runs on PostgreSQL in tests/identity and test_engines_agree.
-        monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test")
+def test_demo_builds_every_layer_through_dagster(engine, tmp_path, capsys, dbt_manifest):
     out = tmp_path / "landing"
     assert main(["demo", "--customers", "120", "--days", "14", "--seed", "5", "--end", "2026-03-01", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -67,7 +67,7 @@ def with_journey_metadata(context: dg.AssetExecutionContext, events):
     topological order). When this run did not build the analytics models (a partial
     selection) the outputs go out as they came: stale figures would be worse than none."""
     from orchestration.report.metadata import journey_metadata
-    from orchestration.settings import warehouse_path
+    from orchestration.warehouse import connect
 
     held, built = [], set()
     try:
@@ -84,9 +84,8 @@ def with_journey_metadata(context: dg.AssetExecutionContext, events):
         raise
     figures = {}
     if held and JOURNEY_ANALYTICS <= built:
-        import duckdb
-
-        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
+        # connect(): the warehouse THROUGHLINE_TARGET selects (DuckDB file or PostgreSQL).
+        with connect(read_only=True) as con:
             figures = journey_metadata(con)
     for journey, event in held:
         yield event.with_metadata({**event.metadata, **figures.get(journey, {})}) if journey else event

@@ -33,8 +33,6 @@ def delivered(local) -> Counter:
 
 @pytest.mark.slow
 def test_two_ticks_at_once_then_preview_and_syncs(engine, local, tmp_path, monkeypatch, capsys, dbt_manifest):
-    if engine == "postgres":  # see tests/test_end_to_end.py: one analytics unit test, until the report rewrite
-        monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test")
     monkeypatch.setenv("THROUGHLINE_TWILIO_STATUS_CALLBACK", "https://hooks.example/twilio")
     monkeypatch.setenv("THROUGHLINE_LANDING_DIR", str(tmp_path / "landing"))
     assert main(["generate", "--customers", "400", "--days", "45", "--seed", "3", "--end", "2026-11-01",

@@ -6,7 +6,8 @@ with actions as (
 ),
 
 attributed as (
-    select channel, count(*) as attributed_orders, sum(revenue_usd) as attributed_revenue_usd
+    -- cast: sum() of a numeric prints with its scale on PostgreSQL; a double the same everywhere
+    select channel, count(*) as attributed_orders, cast(sum(revenue_usd) as {{ type_double() }}) as attributed_revenue_usd
     from {{ ref('message_revenue_attribution') }}
     group by channel
 ),

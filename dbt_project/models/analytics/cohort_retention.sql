@@ -28,7 +28,8 @@ cohort_sizes as (
 activity as (
     select
         customers.cohort_month,
-        {{ dbt.datediff('customers.cohort_month', 'sessions.activity_month', 'month') }} as months_since_signup,
+        -- cast: PostgreSQL's datediff of months is NUMERIC
+        cast({{ dbt.datediff('customers.cohort_month', 'sessions.activity_month', 'month') }} as {{ dbt.type_bigint() }}) as months_since_signup,
         count(distinct customers.customer_id) as active_customers
     from customers
     inner join sessions on sessions.customer_id = customers.customer_id

@@ -26,7 +26,8 @@ final as (
         count(*) as customers,
         count(first_value_at) as activated,
         cast(count(first_value_at) as {{ type_double() }}) / count(*) as activation_rate,
-        avg({{ dbt.datediff('first_seen_at', 'first_value_at', 'second') }} / 86400.0) as average_days_to_first_value,
+        -- cast: on PostgreSQL datediff / 86400.0 is NUMERIC, on DuckDB a double
+        avg(cast({{ dbt.datediff('first_seen_at', 'first_value_at', 'second') }} as {{ type_double() }}) / 86400) as average_days_to_first_value,
         count(trial_started_at) as trialists,
         sum(case when trial_started_at is not null and first_subscribed_at >= trial_started_at then 1 else 0 end) as trialists_converted
     from customers

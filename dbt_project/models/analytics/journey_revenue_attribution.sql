@@ -46,9 +46,11 @@ final as (
         {{ var('attribution_window_days') }} as attribution_window_days,
         count(*) as instances,
         count(per_instance.instance_id) as instances_with_orders,
-        coalesce(sum(per_instance.orders), 0) as orders,
-        coalesce(sum(per_instance.revenue_usd), 0) as revenue_usd,
-        coalesce(sum(per_instance.revenue_usd), 0) / count(*) as revenue_usd_per_instance
+        -- casts: PostgreSQL's sum() of a count or of a numeric is NUMERIC, which prints
+        -- with its scale (30.000000); a double and a bigint read the same on every engine.
+        cast(coalesce(sum(per_instance.orders), 0) as {{ dbt.type_bigint() }}) as orders,
+        cast(coalesce(sum(per_instance.revenue_usd), 0) as {{ type_double() }}) as revenue_usd,
+        cast(coalesce(sum(per_instance.revenue_usd), 0) as {{ type_double() }}) / count(*) as revenue_usd_per_instance
     from instances
     left join per_instance on per_instance.instance_id = instances.instance_id
     group by instances.journey, instances.arm

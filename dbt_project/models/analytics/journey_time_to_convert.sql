@@ -9,7 +9,8 @@ converted as (
     select
         journey,
         arm,
-        {{ dbt.datediff('entered_at', 'exited_at', 'second') }} / 3600.0 as hours_to_convert
+        -- cast: on PostgreSQL datediff / 3600.0 is NUMERIC, on DuckDB a double
+        cast({{ dbt.datediff('entered_at', 'exited_at', 'second') }} as {{ type_double() }}) / 3600 as hours_to_convert
     from instances
     where state = 'converted'
 ),
