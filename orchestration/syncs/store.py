@@ -3,7 +3,7 @@
 Everything a sync reads or writes goes through `SyncStore`: the audience diff (set-based
 SQL against `raw.sync_state`), state advanced per acknowledged batch, the delivery
 ledger and its intents, runs and rejections. The SQL is plain ANSI plus two engine
-bits kept in `Dialect` (a JSON object of columns, a list parameter), so a PostgreSQL
+bits kept in `Dialect` (a JSON object of columns, list parameters), so a PostgreSQL
 store is a new `Dialect` and a driver, not a rewrite.
 """
 
@@ -20,6 +20,13 @@ from orchestration.syncs.spec import IDENTITY_FIELDS, SyncSpec
 PLAN = "sync_plan"  # a temporary table: one run's diff
 REMOVE_STEPS = ("unset", "remove")  # sent with the remove operation, first
 ADD_STEPS = ("add", "change")
+LEDGER_COLUMNS = (("action_id", "varchar"), ("status", "varchar"), ("sent_at", "timestamp"), ("destination", "varchar"),
+                  ("provider_message_id", "varchar"), ("error", "varchar"), ("journey", "varchar"), ("step_id", "varchar"),
+                  ("customer_id", "varchar"), ("channel", "varchar"), ("offer", "varchar"), ("recorded_at", "timestamp"))
+INTENT_COLUMNS = (("action_id", "varchar"), ("sync_name", "varchar"), ("batch_id", "varchar"), ("position", "integer"),
+                  ("payload", "varchar"), ("recorded_at", "timestamp"))
+REJECTION_COLUMNS = (("run_id", "varchar"), ("sync_name", "varchar"), ("record_key", "varchar"), ("attributes_hash", "varchar"),
+                     ("reason", "varchar"), ("vendor_code", "varchar"), ("rejected_at", "timestamp"))
 
 
 class Dialect:
@@ -34,6 +41,11 @@ class Dialect:
 
     def text(self, expr: str) -> str:
         return f"cast({expr} as varchar)"
+
+    def rows_from_columns(self, types: Sequence[str]) -> str:
+        """A select of rows given column by column, each column one list parameter: one
+        statement per batch instead of one per row. PostgreSQL: `select * from unnest(%s::text[], ...)`."""
+        return "select " + ", ".join(f"unnest(cast(? as {t}[]))" for t in types)
 
 
 def _quote(column: str) -> str:
@@ -65,6 +77,13 @@ class SyncStore:
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.con.execute(sql, list(params)).fetchone()[0]
+
+    def insert_rows(self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert `rows` ((name, type) `columns`) in one statement: DuckDB runs executemany
+        as one statement per row, ~15 times slower for a batch of 100."""
+        if rows:
+            self.con.execute(f"insert into {table} ({', '.join(name for name, _ in columns)}) "
+                             f"{self.dialect.rows_from_columns([t for _, t in columns])}", [list(c) for c in zip(*rows)])
 
     # ------------------------------------------------------------ audience diff
 
@@ -176,11 +195,8 @@ class SyncStore:
             f"select member_key, attributes_hash from {PLAN} where step in ({marks}) and {self.dialect.in_list('member_key')}",
             [*steps, [key for key, _, _ in rejected]],
         ).fetchall())
-        self.con.executemany(
-            "insert into raw.sync_rejections (run_id, sync_name, record_key, attributes_hash, reason, vendor_code, rejected_at) "
-            "values (?, ?, ?, ?, ?, ?, ?)",
-            [[run_id, spec.name, key, hashes.get(key), reason, code, at] for key, reason, code in rejected],
-        )
+        self.insert_rows("raw.sync_rejections", REJECTION_COLUMNS,
+                         [[run_id, spec.name, key, hashes.get(key), reason, code, at] for key, reason, code in rejected])
 
     # ------------------------------------------------------------ messages
 
@@ -205,19 +221,16 @@ class SyncStore:
     def write_intents(self, spec: SyncSpec, batch_id: str, actions: list[dict[str, Any]], at: datetime) -> None:
         """The pending ledger rows and their intents, in one transaction, before the send."""
         with self.transaction():
-            self.con.executemany(
-                "insert into raw.delivery_intents (action_id, sync_name, batch_id, position, payload, recorded_at) values (?, ?, ?, ?, ?, ?)",
-                [[a["action_id"], spec.name, batch_id, i, json.dumps(a["fields"], default=str), at] for i, a in enumerate(actions)],
-            )
+            self.insert_rows("raw.delivery_intents", INTENT_COLUMNS,
+                             [[a["action_id"], spec.name, batch_id, i, json.dumps(a["fields"], default=str), at]
+                              for i, a in enumerate(actions)])
             self.append_ledger([{**a, "status": "pending"} for a in actions], at)
 
     def append_ledger(self, rows: list[dict[str, Any]], at: datetime) -> None:
-        self.con.executemany(
-            "insert into raw.delivery_ledger (action_id, status, sent_at, destination, provider_message_id, error, "
-            "journey, step_id, customer_id, channel, offer, recorded_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[r["action_id"], r["status"], r.get("sent_at"), r.get("destination"), r.get("provider_message_id"), r.get("error"),
-              r.get("journey"), r.get("step_id"), r.get("customer_id"), r.get("channel"), r.get("offer"), at] for r in rows],
-        )
+        self.insert_rows("raw.delivery_ledger", LEDGER_COLUMNS,
+                         [[r["action_id"], r["status"], r.get("sent_at"), r.get("destination"), r.get("provider_message_id"),
+                           r.get("error"), r.get("journey"), r.get("step_id"), r.get("customer_id"), r.get("channel"),
+                           r.get("offer"), at] for r in rows])
 
     def ledger_context(self, action_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The journey columns of each action's latest ledger row (to repeat them on the next row)."""
