@@ -73,6 +73,9 @@ def message_spec():
 
 
 def child_sync(kind: str) -> dict:
+    import connectors.destinations.meta  # noqa: F401 - imports out of the timing, as the bare loops'
+    import connectors.destinations.twilio  # noqa: F401
+    import orchestration.journeys.messages  # noqa: F401
     from orchestration.syncs.runner import run_sync
 
     spec = audience_spec() if kind == "audience" else message_spec()

@@ -36,6 +36,9 @@ RETRYABLE_MARK = "retryable: "  # a pending row with this error was provably not
 IN_FLIGHT_UNKNOWN = ("in flight when an earlier run stopped; {destination} cannot deduplicate a resend, "
                      "so it is not sent again (check the destination before resending by hand)")
 MESSAGE_BATCH = 100  # default intents per batch: what one crash can leave unknown
+# DuckDB's buffer pool for a sync: the plan spills to disk past it, so a sync's memory does
+# not grow with the audience (the Python side holds two batches).
+SYNC_MEMORY_LIMIT = "512MB"
 SAMPLE_SIZE = 10
 CRASH_AT = "THROUGHLINE_SYNC_CRASH_AT"  # fault injection for tests: "phase" or "phase:n"
 
@@ -416,7 +419,7 @@ def run_sync(spec: SyncSpec, options: RunOptions | None = None, *, destination_f
     options = options or RunOptions()
     report = SyncReport(spec.name, spec.destination, kind="pending", run_id=uuid.uuid4().hex)
     started = time.monotonic()
-    with warehouse_lock(), (connect() if connect else raw_layer()) as con:
+    with warehouse_lock(), (connect() if connect else raw_layer(memory_limit=SYNC_MEMORY_LIMIT)) as con:
         store = SyncStore(con)
         sync = _sync_for(spec, store, options)
         store.start_run(report.run_id, spec, "messages" if spec.operation == "messages" else "pending", _utcnow())

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from orchestration.syncs.spec import IDENTITY_FIELDS, SyncSpec
 
 PLAN = "sync_plan"  # a temporary table: one run's diff
@@ -139,7 +141,7 @@ class SyncStore:
             f"rejected as (select distinct record_key, attributes_hash from raw.sync_rejections where sync_name = ?), "
             f"steps as ({union}) "
             f"select row_number() over (order by case step when 'unset' then 1 when 'remove' then 2 when 'change' then 3 else 4 end, member_key) as seq, "
-            f"p.*, {refused_before} as refused_before from steps p",
+            f"p.*, {refused_before} as refused_before from steps p order by seq",  # stored in seq order: see plan_rows
             [spec.name, spec.name],
         )
         current = 0 if cleanup else self.scalar(f"select count(*) from {spec.relation} where {key} is not null")
@@ -154,19 +156,22 @@ class SyncStore:
         return Plan(kind, current, state, {s: counts.get(s, 0) for s in (*REMOVE_STEPS, *ADD_STEPS)}, skipped)
 
     def plan_rows(self, steps: Sequence[str], page: int = 10_000) -> Iterator[tuple[str, str, dict]]:
-        """(step, member key, fields) of the plan, in order, a page at a time."""
-        last = 0
+        """(step, member key, fields) of the plan, in order, a page at a time. A page is a
+        range of seq: the plan is stored in seq order, so DuckDB reads only the row groups
+        holding it and a page costs the same at any audience size (an offset or a top-N
+        would scan the plan once per page). The steps asked for are contiguous in seq."""
         marks = ", ".join("?" for _ in steps)
-        while True:
+        wanted = f"step in ({marks}) and refused_before = 0"
+        first, end = self.con.execute(f"select min(seq), max(seq) from {PLAN} where {wanted}", list(steps)).fetchone()
+        if first is None:
+            return
+        for start in range(first, end + 1, page):
             rows = self.con.execute(
-                f"select seq, step, member_key, fields from {PLAN} where step in ({marks}) and refused_before = 0 and seq > ? order by seq limit ?",
-                [*steps, last, page],
+                f"select step, member_key, fields from {PLAN} where seq >= ? and seq < ? and {wanted} order by seq",
+                [start, start + page, *steps],
             ).fetchall()
-            if not rows:
-                return
-            for seq, step, member_key, fields in rows:
-                yield step, member_key, json.loads(fields)
-            last = rows[-1][0]
+            for step, member_key, fields in rows:
+                yield step, member_key, orjson.loads(fields)
 
     def acknowledge(self, spec: SyncSpec, steps: Sequence[str], accepted: list[str], at: datetime) -> None:
         """Advance the state for accepted rows of these steps (one acknowledged batch)."""
