@@ -170,7 +170,8 @@ class MetaCustomAudienceDestination(Destination):
             session = None
             hashed, outcome = self._hash_batch(records)
         if hashed:
-            keys = [key for _, key in SCHEMA_KEYS if any(key in ids for _, ids in hashed)]
+            present = set().union(*(ids.keys() for _, ids in hashed))
+            keys = [key for _, key in SCHEMA_KEYS if key in present]
             rows = [[ids.get(key, "") for key in keys] for _, ids in hashed]
             body: dict[str, Any] = {"payload": {"schema": keys, "data": rows}, "access_token": self._access_token}
             if session is not None:
@@ -194,16 +195,18 @@ class MetaCustomAudienceDestination(Destination):
     def _hash(self, record: Record) -> tuple[dict[str, str], str]:
         identifiers: dict[str, str] = {}
         problems = []
+        fields = record.fields
         for field, key in SCHEMA_KEYS:
-            value = record.get(field)
+            value = fields.get(field)
             if not value:
                 continue
             try:
                 identifiers[key] = hash_identifier(field, str(value), Platform.META, self.default_region)
             except InvalidIdentifier as invalid:
                 problems.append(f"{field}: {invalid}")
-        problem = "no usable identifier" + (f" ({'; '.join(problems)})" if problems else "")
-        return identifiers, problem
+        if identifiers:
+            return identifiers, ""
+        return identifiers, "no usable identifier" + (f" ({'; '.join(problems)})" if problems else "")
 
 
 def _session_batches(
