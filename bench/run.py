@@ -21,6 +21,7 @@ import bench_connectors  # noqa: E402
 import bench_identity  # noqa: E402
 import bench_ingest  # noqa: E402
 import bench_journeys  # noqa: E402
+import bench_latency  # noqa: E402
 import bench_syncs  # noqa: E402
 from harness import machine, markdown_table  # noqa: E402
 
@@ -49,6 +50,8 @@ def main() -> None:
          bench_connectors.run(1_000_000, 10_000, 2_000, args.repeat)),
         ("Syncs: audiences to Meta and SMS to Twilio through run_sync, each against a bare requests loop",
          bench_syncs.run(sizes, 10_000, args.repeat, args.workdir.resolve())),
+        ("End-to-end latency: a file lands, the daemon's sensor starts a tick, SendGrid accepts the email",
+         bench_latency.run(200, args.repeat, args.workdir.resolve() / "latency")),
     ]
     lines = [
         "# Benchmark results",
