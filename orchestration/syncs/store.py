@@ -155,8 +155,8 @@ class SyncStore:
         kind = "cleanup" if cleanup else "full_resync" if full_resync else "first_sync" if state == 0 else "incremental"
         return Plan(kind, current, state, {s: counts.get(s, 0) for s in (*REMOVE_STEPS, *ADD_STEPS)}, skipped)
 
-    def plan_rows(self, steps: Sequence[str], page: int = 10_000) -> Iterator[tuple[str, str, dict]]:
-        """(step, member key, fields) of the plan, in order, a page at a time. A page is a
+    def plan_rows(self, steps: Sequence[str], page: int = 10_000) -> Iterator[tuple[str, str, dict, int]]:
+        """(step, member key, fields, seq) of the plan, in order, a page at a time. A page is a
         range of seq: the plan is stored in seq order, so DuckDB reads only the row groups
         holding it and a page costs the same at any audience size (an offset or a top-N
         would scan the plan once per page). The steps asked for are contiguous in seq."""
@@ -167,14 +167,17 @@ class SyncStore:
             return
         for start in range(first, end + 1, page):
             rows = self.con.execute(
-                f"select step, member_key, fields from {PLAN} where seq >= ? and seq < ? and {wanted} order by seq",
+                f"select step, member_key, fields, seq from {PLAN} where seq >= ? and seq < ? and {wanted} order by seq",
                 [start, start + page, *steps],
             ).fetchall()
-            for step, member_key, fields in rows:
-                yield step, member_key, orjson.loads(fields)
+            for step, member_key, fields, seq in rows:
+                yield step, member_key, orjson.loads(fields), seq
 
-    def acknowledge(self, spec: SyncSpec, steps: Sequence[str], accepted: list[str], at: datetime) -> None:
-        """Advance the state for accepted rows of these steps (one acknowledged batch)."""
+    def acknowledge(self, spec: SyncSpec, steps: Sequence[str], accepted: list[str], at: datetime,
+                    seqs: tuple[int, int] | None = None) -> None:
+        """Advance the state for accepted rows of these steps (one acknowledged batch).
+        `seqs`, the batch's first and last seq, keeps the plan read to the batch's own row
+        groups: without it every batch scans the whole plan, and a large sync is quadratic."""
         if not accepted:
             return
         d = self.dialect
@@ -182,11 +185,12 @@ class SyncStore:
         adds = [s for s in steps if s in ADD_STEPS]
         if adds:
             marks = ", ".join("?" for _ in adds)
+            within, bounds = ("and seq between ? and ? ", list(seqs)) if seqs else ("", [])
             self.con.execute(
                 "insert into raw.sync_state (sync_name, member_key, identity_hash, attributes_hash, fields, synced_at) "
                 f"select ?, member_key, identity_hash, attributes_hash, fields, ? from {PLAN} "
-                f"where step in ({marks}) and refused_before = 0 and {d.in_list('member_key')}",
-                [spec.name, at, *adds, accepted],
+                f"where step in ({marks}) and refused_before = 0 {within}and {d.in_list('member_key')}",
+                [spec.name, at, *adds, *bounds, accepted],
             )
 
     def record_rejections(self, spec: SyncSpec, run_id: str, steps: Sequence[str],
