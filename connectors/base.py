@@ -30,6 +30,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -230,7 +231,7 @@ class Destination(ABC):
         self, operation: Operation, records: Iterable[Record], *, target: str | None = None
     ) -> Iterator[WriteResult]:
         """Deliver batch by batch: yields one ``WriteResult`` per vendor batch as soon
-        as the vendor answered it. Only the batch in flight is held in memory. On bad
+        as the vendor answered it. Only the batch in flight and the next are held in memory. On bad
         credentials raises ``AuthenticationError`` (``partial`` = the failed batch's costs)."""
         self.capabilities.limits(operation)  # raises UnsupportedOperation, before any work
         if operation in self.capabilities.needs_target and not target:
@@ -238,22 +239,36 @@ class Destination(ABC):
         return self._stream(operation, records, target)
 
     def _stream(self, operation: Operation, records: Iterable[Record], target: str | None) -> Iterator[WriteResult]:
-        for batch in self.batches(operation, records):
-            started = time.monotonic()
-            tally = WriteResult(operation)
-            try:
-                batch_results = self.write_batch(operation, batch, target, tally)
-            except AuthenticationError as error:
-                tally.duration_seconds = time.monotonic() - started
-                error.partial = tally
-                raise
-            if len(batch_results) != len(batch) or any(
-                result.key != record.key for result, record in zip(batch_results, batch, strict=False)
-            ):
-                raise AssertionError(f"{self.name}.write_batch must return one result per record, in order")
-            tally.results = _reasons_without_pii(batch, batch_results)
+        # One batch in flight while the next one is read and prepared (``batches`` pulls
+        # from the caller's iterator, often the warehouse): the vendor's answer time
+        # overlaps our own work. Requests still go out one at a time and in order, and
+        # a batch is yielded once its answer is in, so the caller's ledger is unchanged.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-send") as sender:
+            in_flight: Future[WriteResult] | None = None
+            for batch in self.batches(operation, records):
+                answered = in_flight.result() if in_flight else None
+                in_flight = sender.submit(self._send, operation, batch, target)
+                if answered:
+                    yield answered  # the caller acknowledges it while the next batch is sent
+            if in_flight:
+                yield in_flight.result()
+
+    def _send(self, operation: Operation, batch: Sequence[Record], target: str | None) -> WriteResult:
+        started = time.monotonic()
+        tally = WriteResult(operation)
+        try:
+            batch_results = self.write_batch(operation, batch, target, tally)
+        except AuthenticationError as error:
             tally.duration_seconds = time.monotonic() - started
-            yield tally
+            error.partial = tally
+            raise
+        if len(batch_results) != len(batch) or any(
+            result.key != record.key for result, record in zip(batch_results, batch, strict=False)
+        ):
+            raise AssertionError(f"{self.name}.write_batch must return one result per record, in order")
+        tally.results = _reasons_without_pii(batch, batch_results)
+        tally.duration_seconds = time.monotonic() - started
+        return tally
 
     def write(
         self, operation: Operation, records: Iterable[Record], *, target: str | None = None
@@ -289,7 +304,7 @@ def _reasons_without_pii(records: Sequence[Record], results: list[RecordResult])
     return [
         replace(result, reason=without_record_values(result.reason, record.fields)) if result.reason else result
         for record, result in zip(records, results, strict=True)
-    ]
+    ] if any(result.reason for result in results) else results
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -176,6 +176,11 @@ class Dialect:
         """An aggregate: the values of `expr` as a list (a Python list when fetched)."""
         return f"list({expr} order by {order_by})"
 
+    def rows_from_columns(self, types: Sequence[str]) -> str:
+        """A select of rows given column by column, each column one list parameter: one
+        statement per batch instead of one per row."""
+        return "select " + ", ".join(f"unnest(cast(? as {t}[]))" for t in types)
+
 
 class PostgresDialect(Dialect):
     # Lookups the loader and the sync layer make on every batch. DuckDB scans its columnar
@@ -193,6 +198,9 @@ class PostgresDialect(Dialect):
 
     def in_list(self, column: str) -> str:
         return f"{column} = any(?)"  # psycopg sends a Python list as an array
+
+    def rows_from_columns(self, types: Sequence[str]) -> str:
+        return "select * from unnest(" + ", ".join(f"cast(? as {t}[])" for t in types) + ")"
 
     def text(self, expr: str) -> str:
         return f"cast({expr} as text)"

@@ -35,7 +35,7 @@ that reason.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
 
 from connectors.base import (
@@ -71,14 +71,17 @@ _LIMITS = OperationLimits(max_records=MAX_ROWS)
 
 
 class SessionBatch(list):  # type: ignore[type-arg]
-    """One request's records plus its place in the upload session."""
+    """One request's records, already hashed, plus its place in the upload session."""
 
-    def __init__(self, records: Iterable[Record], session_id: int, seq: int, last: bool, total: int | None):
+    def __init__(self, records: Iterable[Record], session_id: int, seq: int, last: bool, total: int | None,
+                 hashed: list[tuple[int, dict[str, str]]], rejected: dict[int, RecordResult]):
         super().__init__(records)
         self.session_id = session_id
         self.seq = seq
         self.last = last
         self.total = total
+        self.hashed = hashed  # (index in the batch, schema key -> hash) of the rows that are sent
+        self.rejected = rejected  # index -> result of the rows with no usable identifier
 
     def session(self) -> dict[str, Any]:
         session: dict[str, Any] = {"session_id": self.session_id, "batch_seq": self.seq, "last_batch_flag": self.last}
@@ -141,24 +144,34 @@ class MetaCustomAudienceDestination(Destination):
     # ------------------------------------------------------------ batching
 
     def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        # Hashing happens here, not in write_batch: the next batch is hashed while the
+        # previous one is on the wire (Destination._stream keeps one in flight).
         total = len(records) if isinstance(records, Sized) else None
-        return _session_batches(chunked(records, MAX_ROWS), secrets.randbits(62) + 1, total)
+        return _session_batches(chunked(records, MAX_ROWS), secrets.randbits(62) + 1, total, self._hash_batch)
 
-    def write_batch(
-        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
-    ) -> list[RecordResult]:
-        assert target is not None
-        session = records.session() if isinstance(records, SessionBatch) else None
-        outcome: dict[int, RecordResult] = {}
+    def _hash_batch(self, records: Sequence[Record]) -> tuple[list[tuple[int, dict[str, str]]], dict[int, RecordResult]]:
         hashed: list[tuple[int, dict[str, str]]] = []
+        rejected: dict[int, RecordResult] = {}
         for index, record in enumerate(records):
             identifiers, problem = self._hash(record)
             if identifiers:
                 hashed.append((index, identifiers))
             else:
-                outcome[index] = RecordResult.rejected(record.key, problem, "no_identifier")
+                rejected[index] = RecordResult.rejected(record.key, problem, "no_identifier")
+        return hashed, rejected
+
+    def write_batch(
+        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
+    ) -> list[RecordResult]:
+        assert target is not None
+        if isinstance(records, SessionBatch):
+            session, hashed, outcome = records.session(), records.hashed, dict(records.rejected)
+        else:
+            session = None
+            hashed, outcome = self._hash_batch(records)
         if hashed:
-            keys = [key for _, key in SCHEMA_KEYS if any(key in ids for _, ids in hashed)]
+            present = set().union(*(ids.keys() for _, ids in hashed))
+            keys = [key for _, key in SCHEMA_KEYS if key in present]
             rows = [[ids.get(key, "") for key in keys] for _, ids in hashed]
             body: dict[str, Any] = {"payload": {"schema": keys, "data": rows}, "access_token": self._access_token}
             if session is not None:
@@ -172,27 +185,33 @@ class MetaCustomAudienceDestination(Destination):
                 )
                 return _read_answer(response, sent, rows)
 
-            for (index, _), answer in zip(hashed, settle(sent, send), strict=True):
+            answers = settle(sent, send)
+            if not outcome:  # every row was sent: the answers are already in order
+                return answers
+            for (index, _), answer in zip(hashed, answers, strict=True):
                 outcome[index] = answer
         return [outcome[index] for index in range(len(records))]
 
     def _hash(self, record: Record) -> tuple[dict[str, str], str]:
         identifiers: dict[str, str] = {}
         problems = []
+        fields = record.fields
         for field, key in SCHEMA_KEYS:
-            value = record.get(field)
+            value = fields.get(field)
             if not value:
                 continue
             try:
                 identifiers[key] = hash_identifier(field, str(value), Platform.META, self.default_region)
             except InvalidIdentifier as invalid:
                 problems.append(f"{field}: {invalid}")
-        problem = "no usable identifier" + (f" ({'; '.join(problems)})" if problems else "")
-        return identifiers, problem
+        if identifiers:
+            return identifiers, ""
+        return identifiers, "no usable identifier" + (f" ({'; '.join(problems)})" if problems else "")
 
 
 def _session_batches(
-    chunks: Iterator[list[Record]], session_id: int, total: int | None
+    chunks: Iterator[list[Record]], session_id: int, total: int | None,
+    hash_batch: Callable[[Sequence[Record]], tuple[list[tuple[int, dict[str, str]]], dict[int, RecordResult]]],
 ) -> Iterator[SessionBatch]:
     """Number the batches and flag the last one, reading one batch ahead."""
     seq = 0
@@ -200,7 +219,7 @@ def _session_batches(
     while current is not None:
         following = next(chunks, None)
         seq += 1
-        yield SessionBatch(current, session_id, seq, following is None, total)
+        yield SessionBatch(current, session_id, seq, following is None, total, *hash_batch(current))
         current = following
 
 
@@ -213,6 +232,8 @@ def _read_answer(response: Any, records: Sequence[Record], rows: list[list[str]]
         return [RecordResult.rejected(record.key, reason, code) for record in records]
     samples = body.get("invalid_entry_samples") or {}
     session_id = str(body.get("session_id") or "") or None
+    if not samples and not body.get("num_invalid_entries"):  # the usual answer: every row taken
+        return [RecordResult.accepted(record.key, session_id) for record in records]
     results = []
     explained = 0
     for record, row in zip(records, rows, strict=True):

@@ -36,6 +36,9 @@ RETRYABLE_MARK = "retryable: "  # a pending row with this error was provably not
 IN_FLIGHT_UNKNOWN = ("in flight when an earlier run stopped; {destination} cannot deduplicate a resend, "
                      "so it is not sent again (check the destination before resending by hand)")
 MESSAGE_BATCH = 100  # default intents per batch: what one crash can leave unknown
+# DuckDB's buffer pool for a sync: the plan spills to disk past it, so a sync's memory does
+# not grow with the audience (the Python side holds two batches).
+SYNC_MEMORY_LIMIT = "512MB"
 SAMPLE_SIZE = 10
 CRASH_AT = "THROUGHLINE_SYNC_CRASH_AT"  # fault injection for tests: "phase" or "phase:n"
 
@@ -158,7 +161,7 @@ class AudienceSync:
         plan = self.plan()
         rows: dict[str, list[str]] = {step: [] for step in (*REMOVE_STEPS, *ADD_STEPS)}
         for step in rows:
-            for _, key, fields in self.store.plan_rows([step], page=sample):
+            for _, key, fields, _ in self.store.plan_rows([step], page=sample):
                 if len(rows[step]) >= sample:
                     break
                 who = ", ".join(f"{k}={_mask(v)}" for k, v in fields.items() if k in ("email", "phone") and v)
@@ -173,7 +176,7 @@ class AudienceSync:
     def planned_keys(self) -> dict[str, set[str]]:
         """Every key the next run would send, by step (preview tests compare it with the run)."""
         self.plan()
-        return {step: {key for _, key, _ in self.store.plan_rows([step])} for step in (*REMOVE_STEPS, *ADD_STEPS)}
+        return {step: {key for _, key, _, _ in self.store.plan_rows([step])} for step in (*REMOVE_STEPS, *ADD_STEPS)}
 
     def run(self, destination: Destination, report: SyncReport) -> None:
         plan = self.plan()
@@ -192,10 +195,11 @@ class AudienceSync:
     def _stream(self, destination: Destination, operation: Operation, steps: tuple[str, ...], target: str | None,
                 report: SyncReport) -> None:
         step_of: dict[str, str] = {}
+        seq_of: dict[str, int] = {}
 
         def records() -> Iterator[Record]:
-            for step, key, fields in self.store.plan_rows(steps):
-                step_of[key] = step
+            for step, key, fields, seq in self.store.plan_rows(steps):
+                step_of[key], seq_of[key] = step, seq
                 yield Record(key, fields)
 
         for batch in self._batches(destination, operation, records(), target):
@@ -203,8 +207,9 @@ class AudienceSync:
             accepted = [r.key for r in batch.results if r.status is RecordStatus.ACCEPTED]
             rejected = [(r.key, r.reason, r.vendor_code) for r in batch.results if r.status is RecordStatus.REJECTED]
             at = self.clock()
+            seqs = [seq_of.pop(r.key) for r in batch.results]
             with self.store.transaction():
-                self.store.acknowledge(self.spec, steps, accepted, at)
+                self.store.acknowledge(self.spec, steps, accepted, at, (min(seqs), max(seqs)) if seqs else None)
                 self.store.record_rejections(self.spec, report.run_id, steps, rejected, at)
             crash_point("batch_acknowledged")
             for key in accepted:
@@ -416,7 +421,7 @@ def run_sync(spec: SyncSpec, options: RunOptions | None = None, *, destination_f
     options = options or RunOptions()
     report = SyncReport(spec.name, spec.destination, kind="pending", run_id=uuid.uuid4().hex)
     started = time.monotonic()
-    with warehouse_lock(), (connect() if connect else raw_layer()) as con:
+    with warehouse_lock(), (connect() if connect else raw_layer(memory_limit=SYNC_MEMORY_LIMIT)) as con:
         store = SyncStore(con)
         sync = _sync_for(spec, store, options)
         store.start_run(report.run_id, spec, "messages" if spec.operation == "messages" else "pending", _utcnow())

@@ -80,3 +80,42 @@ def test_existing_hashes_pass_through():
 def test_invalid_identifiers_are_refused(kind, raw):
     with pytest.raises(InvalidIdentifier):
         hash_identifier(kind, raw, Platform.META)
+
+
+def test_ascii_shortcuts_agree_with_the_unicode_rules():
+    """Names and addresses that are pure ASCII skip NFC and the per-character category
+    lookup; every ASCII character must come out as the general rule says."""
+    import unicodedata
+
+    for code in range(128):
+        raw = f" Ab{chr(code)}Cd "
+        expected = "".join(ch for ch in unicodedata.normalize("NFC", raw).strip().lower()
+                           if not unicodedata.category(ch).startswith(("P", "S"))).strip()
+        assert hash_identifier("first_name", raw, Platform.META) == hashlib.sha256(expected.encode()).hexdigest(), repr(chr(code))
+    assert normalize_email(" Person.One@Example.COM\t", Platform.META) == "person.one@example.com"
+
+
+def test_north_american_e164_shortcut_agrees_with_libphonenumber():
+    """E.164 numbers under +1 skip libphonenumber; its answer must be the same for them,
+    and numbers outside the shortcut (wrong length, trunk digit, other countries) still
+    go through it."""
+    import random
+
+    import phonenumbers
+
+    rng = random.Random(8)
+    numbers = [f"+1{rng.randint(2, 9)}{rng.randrange(10**9):09d}" for _ in range(3000)]
+    numbers += ["+12000000000", "+19999999999", "+14150001234", " +14155550123 "]
+    for number in numbers:
+        parsed = phonenumbers.parse(number, "US")
+        assert phonenumbers.is_possible_number(parsed), number
+        e164_form = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert normalize_phone(number, Platform.GOOGLE) == e164_form
+        assert normalize_phone(number, Platform.META) == e164_form[1:]
+    for outside in ("+1415555012", "+141555501234", "+11234567890"):
+        parsed = phonenumbers.parse(outside, "US")
+        if phonenumbers.is_possible_number(parsed):
+            assert normalize_phone(outside, Platform.GOOGLE) == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        else:
+            with pytest.raises(InvalidIdentifier):
+                normalize_phone(outside, Platform.GOOGLE)

@@ -1,0 +1,147 @@
+"""End-to-end latency: a file lands, the Dagster daemon's landing sensor starts a tick, and
+the local SendGrid server accepts the welcome email. Median over several drops.
+
+    python bench/bench_latency.py [--customers 200] [--drops 3] [--workdir /tmp/bench_latency]
+
+Set up once: a small demo warehouse (generated, loaded and built by `throughline demo`),
+the local vendor servers (in this process), and `dagster-daemon run` on a fresh
+DAGSTER_HOME with the project's dagster.yaml, the landing folder and the servers in its
+environment, exactly as `make dev` runs the daemon. Each drop writes one JSONL file of
+Segment calls for new people: identify (with an email), email consent, and a newsletter
+subscription (the welcome_newsletter journey's entry, no wait step), renamed into the
+landing folder in one step. The clock runs from that rename until the SendGrid server
+has accepted a message to one of them: the sensor's interval, the run's start, the
+load, the dbt build, the journey decision and the sync. Several people per drop, because
+the journey keeps a holdout arm. The next drop waits until the run has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PEOPLE_PER_DROP = 8
+TIMEOUT = 600  # seconds to wait for one delivery before calling the drop failed
+
+
+def calls(drop: int, now: datetime) -> list[dict]:
+    """Segment calls for PEOPLE_PER_DROP new people who subscribe to the newsletter."""
+    rows = []
+    for person in range(PEOPLE_PER_DROP):
+        user = f"usr_lat{drop:02d}{person:02d}{uuid.uuid4().hex[:6]}"
+        at = lambda seconds: (now - timedelta(seconds=seconds)).isoformat(timespec="milliseconds") + "Z"  # noqa: E731
+        base = {"userId": user, "anonymousId": str(uuid.uuid4()), "context": {"timezone": "America/New_York"}}
+        rows += [
+            {**base, "type": "identify", "messageId": str(uuid.uuid4()), "timestamp": at(30),
+             "traits": {"email": f"{user}@example.com", "first_name": "Lat", "country": "US"}},
+            {**base, "type": "track", "messageId": str(uuid.uuid4()), "timestamp": at(20), "event": "email_consent_given",
+             "properties": {"source": "signup_form"}},
+            {**base, "type": "track", "messageId": str(uuid.uuid4()), "timestamp": at(10), "event": "newsletter_subscribed",
+             "properties": {"source": "blog_popup", "list": "product_updates"}},
+        ]
+    return rows
+
+
+def _recipients(server) -> set[str]:
+    with server.lock:
+        return {to["email"] for message in server.messages for to in message["personalization"].get("to", [])}
+
+
+def _stamp(when: datetime) -> float:
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # Dagster stores UTC
+
+
+def _runs_in_progress(instance) -> int:
+    import dagster as dg
+
+    busy = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    return len(instance.get_runs(filters=dg.RunsFilter(statuses=busy)))
+
+
+def run(customers: int, drops: int, workdir: Path) -> str:
+    import dagster as dg
+
+    from orchestration.syncs.local import local_destinations
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    landing, home, warehouse = workdir / "landing", workdir / "dagster_home", workdir / "warehouse.duckdb"
+    landing.mkdir()
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "THROUGHLINE_WAREHOUSE": str(warehouse), "THROUGHLINE_LANDING_DIR": str(landing),
+           "DAGSTER_HOME": str(home), "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    bin_dir = Path(sys.executable).parent
+    print(f"demo warehouse of {customers} customers", flush=True)
+    subprocess.run([str(bin_dir / "throughline"), "demo", "--customers", str(customers), "--days", "14", "--seed", "3",
+                    "--out", str(workdir / "seed")], cwd=ROOT, env={**env, "DAGSTER_HOME": ""}, check=True,
+                   stdout=subprocess.DEVNULL)
+    latencies = []
+    with local_destinations() as local:
+        env.update(local.env)
+        sendgrid = local.servers["sendgrid"]
+        daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=ROOT, env=env,
+                                  stdout=open(workdir / "daemon.log", "w"), stderr=subprocess.STDOUT)
+        os.environ["DAGSTER_HOME"] = str(home)
+        try:
+            with dg.DagsterInstance.get() as instance:
+                time.sleep(15)  # the daemon starts and the sensor has its first look at an empty folder
+                for drop in range(drops):
+                    rows = calls(drop, datetime.now(UTC).replace(tzinfo=None))
+                    wanted = {row["traits"]["email"] for row in rows if row["type"] == "identify"}
+                    staged = workdir / f"drop_{drop}.jsonl"
+                    staged.write_text("".join(json.dumps(row) + "\n" for row in rows))
+                    landed = time.time()
+                    staged.rename(landing / staged.name)  # one step: the sensor never sees half a file
+                    while not (_recipients(sendgrid) & wanted):
+                        if time.time() - landed > TIMEOUT or daemon.poll() is not None:
+                            raise RuntimeError(f"drop {drop}: no delivery after {time.time() - landed:.0f}s; see {workdir}/daemon.log")
+                        time.sleep(0.2)
+                    delivered = time.time()
+                    while _runs_in_progress(instance):
+                        time.sleep(1)
+                    # Where the time went, from the run that delivered: the sensor's wait until
+                    # it asked for a run, the queue and the launch, then the run itself.
+                    created, started = min((_stamp(r.create_timestamp), r.start_time or delivered)
+                                           for r in instance.get_run_records(limit=10) if _stamp(r.create_timestamp) >= landed)
+                    latencies.append({"total": delivered - landed, "sensor": created - landed, "launch": started - created,
+                                      "run": delivered - started})
+                    print(f"  drop {drop}: delivered {delivered - landed:.1f}s after landing "
+                          f"(sensor {created - landed:.1f}s, queue and launch {started - created:.1f}s, "
+                          f"run until delivery {delivered - started:.1f}s)", flush=True)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=60)
+    med = {part: statistics.median(d[part] for d in latencies) for part in ("total", "sensor", "launch", "run")}
+    each = " / ".join(f"{d['total']:.1f}" for d in latencies)
+    return "\n".join([
+        "| drops | median latency (s) | each drop (s) | median: sensor wait / queue and launch / run until delivery (s) |",
+        "|---|---|---|---|",
+        f"| {len(latencies)} | {med['total']:.1f} | {each} | {med['sensor']:.1f} / {med['launch']:.1f} / {med['run']:.1f} |",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--drops", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_latency"))
+    args = parser.parse_args()
+    print(run(args.customers, args.drops, args.workdir))
+
+
+if __name__ == "__main__":
+    main()
