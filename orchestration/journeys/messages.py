@@ -9,6 +9,7 @@ with a reason, which the caller records as a suppressed decision.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
 
 _TEXT = _environment(autoescape=False)
 _HTML = _environment(autoescape=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str, html: bool) -> jinja2.Template:
+    # Compiling is most of a render's cost, and a sync renders the same few templates
+    # for thousands of customers.
+    return (_HTML if html else _TEXT).from_string(source)
 
 
 @dataclass(frozen=True)
@@ -67,9 +75,8 @@ def _missing_name(error: jinja2.UndefinedError) -> str:
 def render(template: dict[str, str], channel: str, variables: dict[str, Any]) -> Rendered | RenderFailure:
     parts = {}
     for part in TEMPLATE_PARTS[channel]:
-        environment = _HTML if (channel == "email" and part == "html") else _TEXT
         try:
-            parts[part] = environment.from_string(template[part]).render(**variables).strip()
+            parts[part] = _compiled(template[part], channel == "email" and part == "html").render(**variables).strip()
         except jinja2.UndefinedError as error:
             return RenderFailure("missing_variable", f"the template's {part} needs {_missing_name(error)}, which this customer doesn't have")
         except jinja2.TemplateError as error:
