@@ -23,9 +23,15 @@ import bench_ingest  # noqa: E402
 import bench_journeys  # noqa: E402
 import bench_latency  # noqa: E402
 import bench_syncs  # noqa: E402
+import bench_tick  # noqa: E402
 from harness import machine, markdown_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def whole_warehouse(customers: int, repeat: int, workdir: Path) -> str:
+    steps, groups = bench_tick.run(customers, repeat, workdir)
+    return markdown_table(steps) + "\n\n" + groups
 
 
 def main() -> None:
@@ -46,6 +52,8 @@ def main() -> None:
          markdown_table(bench_identity.run(largest, args.days, 2, 1, args.workdir.resolve()))),
         ("Journeys: a full build, then a tick after ~1% more events",
          markdown_table(bench_journeys.run(largest, 1, args.workdir.resolve()))),
+        *((f"The whole warehouse: a full build, a tick after ~1% more events, an idle tick ({size:,} customers)",
+           whole_warehouse(size, args.repeat, args.workdir.resolve())) for size in sizes),
         ("Connectors: an audience to Meta, SMS to Twilio, against the local vendor servers",
          bench_connectors.run(1_000_000, 10_000, 2_000, args.repeat)),
         ("Syncs: audiences to Meta and SMS to Twilio through run_sync, each against a bare requests loop",
