@@ -187,6 +187,7 @@ def render_journey(journey: Journey, policies: Policies, catalog: Catalog) -> st
         sends=[s for s in timeline if s["kind"] == "send"],
         timeouts=[s for s in timeline if s["kind"] == "wait_until" and journey.steps[s["index"] - 1].on_timeout == "exit"],
         last_step_id=last_step.id,
+        uses_segments=journey.entry.kind == "segment" or bool(journey.segment_left),
     )
     # The model's rows remember the definition they were decided under: a run under a
     # changed definition re-decides every customer instead of only the changed ones.

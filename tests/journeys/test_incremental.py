@@ -26,6 +26,16 @@ def first_timeline() -> Timeline:
     # A visitor not logged in yet carts on their phone; at T2 they log in there.
     t.track(None, "cart_added", T1 - hours(2), device="phone-of-late", cart_id="kl", product_id="prod_0003", name="Ink", price=5)
     t.person("late_login", T1 - days(30), email="late@example.com")
+    # Carted three weeks ago, every step's time is past; bought it a week after that.
+    t.person("finished", T1 - days(30), email="finished@example.com")
+    t.track("finished", "cart_added", T1 - days(20), cart_id="kf", product_id="prod_0004", name="Lamp", price=40)
+    t.track("finished", "product_purchased", T1 - days(13), order_id="of", product_id="prod_0004", price=40, quantity=1)
+    # Carted 49 hours ago: the last step (a push, 48 hours after entry) came due an hour
+    # ago and has not gone out; half an hour ago they bought the product.
+    t.person("bought_while_due", T1 - days(30), email="due@example.com", consent=("email", "push"))
+    t.track("bought_while_due", "cart_added", T1 - hours(49), cart_id="kd", product_id="prod_0005", name="Rug", price=80)
+    t.track("bought_while_due", "product_purchased", T1 - hours(0.5), order_id="od", product_id="prod_0005", price=80,
+            quantity=1)
     return t
 
 
@@ -34,6 +44,10 @@ def second_timeline() -> Timeline:
     t.track("carting", "purchase_made", T2 - hours(1), order_id="oc", cart_id="kc", revenue=3,
             products=[{"product_id": "prod_0002", "quantity": 1, "price": 3}])
     t.identify_device("late_login", "phone-of-late", T2 - hours(1))
+    # The settled customer buys again and browses: no entry, so nothing to re-decide.
+    t.track("settled", "purchase_made", T2 - hours(2), order_id="os2", cart_id="ks2", revenue=9,
+            products=[{"product_id": "prod_0009", "quantity": 1, "price": 9}])
+    t.track("settled", "page_viewed", T2 - hours(2), path="/pricing")
     return t
 
 
@@ -75,6 +89,28 @@ def test_a_run_re_decides_only_changed_and_open_customers(warehouse):
     late = warehouse.customer_of("late_login")
     assert after[late] == {T2}
     assert [i["entered_at"] for i in warehouse.instances("late_login", "abandoned_cart")] == [T1 - hours(2)]
+
+
+def test_a_goal_after_the_last_step_does_not_rewrite_the_instance(warehouse):
+    """An instance converts only while it runs: a purchase a week after the last
+    reminder's time leaves it completed, its decisions as they were."""
+    [instance] = warehouse.instances("finished", "abandoned_cart")
+    assert instance["arm"] == "treatment"
+    assert (instance["state"], instance["exit_reason"], instance["exited_at"]) == ("completed", None, None)
+    reasons = {d["step_id"]: d["reason_code"] for d in warehouse.decisions("finished", "abandoned_cart")}
+    assert reasons == {"cart_email": "expired", "cart_sms": "no_address", "cart_push": "no_consent"}
+
+
+def test_a_goal_after_the_last_step_still_stops_a_message_not_sent(warehouse):
+    """The push came due an hour before T1 and has not gone out; the purchase half an
+    hour before T1 stops it, though the instance had reached its last step's time."""
+    [instance] = warehouse.instances("bought_while_due", "abandoned_cart")
+    assert instance["arm"] == "treatment"
+    assert instance["state"] == "completed"
+    [push] = [d for d in warehouse.decisions("bought_while_due", "abandoned_cart") if d["step_id"] == "cart_push"]
+    assert (push["status"], push["reason_code"]) == ("suppressed", "converted")
+    assert push["reason"].startswith("Not sent: the customer left the journey (goal:product_purchased)")
+    assert "before this message went out" in push["reason"]
 
 
 def test_a_changed_definition_or_an_earlier_now_re_decides_everyone(warehouse):
