@@ -47,3 +47,21 @@
         delete from {{ this }} where customer_id in ({{ redecided_customers() }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- The same per journey, for a model whose rows each belong to one journey
+    (journey_instances): the (journey, customer) pairs re-decided since its last run are
+    exactly the candidate rows computed since, which the engine finds by `computed_at`
+    alone, without reading the rest. -#}
+{% macro redecided_rows() -%}
+    select *
+    from {{ ref('journey_candidates') }}
+    where computed_at > {{ incremental_watermark('computed_at') }}
+{%- endmacro %}
+
+{% macro delete_redecided_journey_customers() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where journey || ':' || customer_id in (select journey || ':' || customer_id from ({{ redecided_rows() }}) as redecided)
+    {%- endif -%}
+{%- endmacro %}
+

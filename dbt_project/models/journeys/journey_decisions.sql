@@ -100,21 +100,17 @@ offer_already_sent as (
 ),
 
 offer_ranked as (
+    -- the due actions carrying an offer, ranked per customer and offer
     select
-        after_collisions.*,
-        case
-            when policy_status = 'due' and offer is not null
-                then row_number() over (
-                    partition by customer_id, offer, case when policy_status = 'due' then 1 else 0 end
-                    order by journey_priority desc, scheduled_at, action_id
-                )
-        end as offer_rank
+        action_id,
+        row_number() over (partition by customer_id, offer order by journey_priority desc, scheduled_at, action_id) as offer_rank
     from after_collisions
+    where policy_status = 'due' and offer is not null
 ),
 
 after_offers as (
     select
-        offer_ranked.*,
+        after_collisions.*,
         case
             when policy_status = 'due' and (offer_already_sent.action_id is not null or offer_rank > 1) then 'suppressed'
             else policy_status
@@ -128,8 +124,9 @@ after_offers as (
                 then 'Not sent: the offer ' || offer || ' already reached or is reaching this customer.'
             else policy_reason
         end as offer_reason
-    from offer_ranked
-    left join offer_already_sent on offer_already_sent.action_id = offer_ranked.action_id
+    from after_collisions
+    left join offer_ranked on offer_ranked.action_id = after_collisions.action_id
+    left join offer_already_sent on offer_already_sent.action_id = after_collisions.action_id
 ),
 
 due_ranked as (

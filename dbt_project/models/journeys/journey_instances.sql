@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_redecided_customers() }}",
+    pre_hook="{{ delete_redecided_journey_customers() }}",
 ) }}
 
 -- One row per journey instance: who entered which journey when, in which arm, and how
@@ -9,9 +9,10 @@
 -- whose last step's time has passed is still active while one of its messages is due,
 -- deferred or in flight. Incremental per customer, like the journey models.
 with candidates as (
-    select * from {{ ref('journey_candidates') }}
 {%- if is_incremental() %}
-    where customer_id in ({{ redecided_customers() }})
+    {{ redecided_rows() }}
+{%- else %}
+    select * from {{ ref('journey_candidates') }}
 {%- endif %}
 ),
 
