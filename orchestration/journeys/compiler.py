@@ -203,7 +203,8 @@ CANDIDATE_COLUMNS = {
     "row_kind": "text", "step_id": "text", "step_index": "int", "action_id": "text", "channel": "text",
     "destination": "text", "template": "text", "variant": "text", "offer": "text", "scheduled_at": "timestamp",
     "release_at": "timestamp", "ledger_status": "text", "status": "text", "reason_code": "text", "reason": "text",
-    "as_of": "timestamp", "computed_at": "timestamp", "events_loaded_through": "timestamp", "definition_hash": "text",
+    "wakes_at": "timestamp", "as_of": "timestamp", "computed_at": "timestamp", "events_loaded_through": "timestamp",
+    "definition_hash": "text",
 }
 SQL_TYPES = {"text": "{{ dbt.type_string() }}", "int": "{{ dbt.type_int() }}", "timestamp": "{{ dbt.type_timestamp() }}"}
 
