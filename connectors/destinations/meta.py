@@ -97,6 +97,7 @@ class MetaCustomAudienceDestination(Destination):
         operations={Operation.ADD_AUDIENCE_MEMBERS: _LIMITS, Operation.REMOVE_AUDIENCE_MEMBERS: _LIMITS},
         needs_target=frozenset({Operation.ADD_AUDIENCE_MEMBERS, Operation.REMOVE_AUDIENCE_MEMBERS}),
     )
+    hashes_identifiers = Platform.META
 
     def __init__(
         self,
