@@ -34,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from connectors.pii import Platform
 from connectors.redaction import scrub, without_record_values
 
 
@@ -204,6 +205,9 @@ class Destination(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # The platform whose rules hash email/phone/names before they leave (connectors.pii):
+    # a warehouse may hash them itself the same way (pii.sql_prehash); digests pass through.
+    hashes_identifiers: ClassVar[Platform | None] = None
 
     @classmethod
     @abstractmethod

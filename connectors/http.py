@@ -483,10 +483,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_bounded(func: Callable[[T], R], items: Sequence[T], max_workers: int) -> list[R]:
+def map_bounded(func: Callable[[T], R], items: Sequence[T], max_workers: int,
+                pool: ThreadPoolExecutor | None = None) -> list[R]:
     """Run ``func`` over items with at most ``max_workers`` in flight (for vendors
     with one message per request). Results keep input order. The first
-    ``AuthenticationError`` stops new work and is raised once the rest settle."""
+    ``AuthenticationError`` stops new work and is raised once the rest settle.
+    ``pool`` (of ``max_workers`` threads) is reused instead of starting threads per call."""
     if max_workers <= 1 or len(items) <= 1:
         return [func(item) for item in items]
     stop = threading.Event()
@@ -503,8 +505,11 @@ def map_bounded(func: Callable[[T], R], items: Sequence[T], max_workers: int) ->
             auth_error.append(error)
             return skipped
 
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="connector") as pool:
+    if pool is not None:
         results = list(pool.map(guarded, items))
+    else:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="connector") as own:
+            results = list(own.map(guarded, items))
     if auth_error:
         raise auth_error[0]
     return results  # type: ignore[return-value]

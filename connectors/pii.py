@@ -34,7 +34,7 @@ class InvalidIdentifier(ValueError):
     """The value cannot be normalised (not an address, not a phone number)."""
 
 
-_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX_DIGITS = string.hexdigits
 _NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}\Z")  # an area code never starts with 0 or 1 (the trunk prefix)
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _PUNCTUATION_CATEGORIES = ("P", "S")  # Unicode punctuation and symbols
@@ -43,7 +43,7 @@ _ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)  # exactly the AS
 
 def is_sha256_hex(value: str) -> bool:
     value = value.strip()
-    return len(value) == 64 and bool(_SHA256_HEX.match(value))  # the length test spares the regex for most values
+    return len(value) == 64 and not value.strip(_HEX_DIGITS)  # stripping every hex digit leaves nothing
 
 
 def sha256_hex(normalized: str) -> str:
@@ -107,8 +107,9 @@ _NORMALIZERS = {
 def hash_identifier(kind: str, value: str, platform: Platform, default_region: str = "US") -> str:
     """Normalised SHA-256 hex of one identifier (``kind``: email, phone,
     first_name or last_name) as ``platform`` matches it."""
-    if is_sha256_hex(value):
-        return value.strip().lower()
+    digest = value.strip()
+    if len(digest) == 64 and not digest.strip(_HEX_DIGITS):  # is_sha256_hex, without stripping twice
+        return digest.lower()
     if kind == "phone":
         return sha256_hex(normalize_phone(value, platform, default_region))
     try:
@@ -121,3 +122,29 @@ def hash_identifier(kind: str, value: str, platform: Platform, default_region: s
 def e164(value: str, default_region: str = "US") -> str:
     """E.164 with "+", for APIs that take plain phone numbers (SMS, ESP profiles)."""
     return normalize_phone(value, Platform.GOOGLE, default_region)
+
+
+# The same rules in DuckDB SQL, for the shapes where they are plain string functions:
+# a warehouse hashes these rows itself (fast, and the raw values never reach Python) and
+# the connector passes the digests through. Any other value is left as it is, for the
+# Python rules above (tests/connectors/test_pii.py checks both give the same digests).
+_SQL_EMAIL = r"[!-~]+@[!-?A-~]*\.[!-?A-~]*"  # printable ASCII, no space; a dot after the last @
+_SQL_NANP_E164 = r"\+1[2-9][0-9]{9}"
+_SQL_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # string.punctuation as ranges
+
+
+def sql_prehash(kind: str, column: str, platform: Platform) -> str | None:
+    """A DuckDB expression over the VARCHAR ``column``: its ``hash_identifier`` digest
+    where the rule is the identity or ASCII lower-casing, else the value unchanged. None
+    when this platform's rule for ``kind`` has no such shortcut (Google's email rules)."""
+    if platform not in (Platform.META, Platform.SNAP):
+        return None
+    if kind == "email":
+        return f"case when regexp_full_match({column}, '{_SQL_EMAIL}') then sha256(lower({column})) else {column} end"
+    if kind == "phone":
+        return f"case when regexp_full_match({column}, '{_SQL_NANP_E164}') then sha256(substr({column}, 2)) else {column} end"
+    if kind in ("first_name", "last_name"):
+        # printable ASCII (Python's strip() then only strips spaces, as trim() does), not a digest already
+        return (f"case when regexp_full_match({column}, '[ -~]+') and not regexp_full_match(trim({column}), '[0-9a-fA-F]{{64}}') "
+                f"then sha256(trim(regexp_replace(lower(trim({column})), '{_SQL_PUNCTUATION}', '', 'g'))) else {column} end")
+    return None

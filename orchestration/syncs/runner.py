@@ -20,7 +20,7 @@ import os
 import signal
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -142,8 +142,13 @@ class AudienceSync:
         self.spec, self.store, self.options = spec, store, options
         self.clock = _Clock()
 
-    def plan(self) -> Plan:
-        return self.store.plan(self.spec, full_resync=self.options.full_resync, cleanup=self.options.cleanup)
+    def plan(self, destination: Destination | None = None) -> Plan:
+        # A destination that hashes identifiers gets them hashed in the warehouse where it
+        # can (faster, and the raw values stay out of Python and of raw.sync_state); the
+        # preview plans without, to show operators masked addresses.
+        prehash = destination.hashes_identifiers if destination is not None else None
+        return self.store.plan(self.spec, full_resync=self.options.full_resync, cleanup=self.options.cleanup,
+                               prehash=prehash)
 
     def refusal(self, plan: Plan) -> str | None:
         spec = self.spec
@@ -179,7 +184,7 @@ class AudienceSync:
         return {step: {key for _, key, _, _ in self.store.plan_rows([step])} for step in (*REMOVE_STEPS, *ADD_STEPS)}
 
     def run(self, destination: Destination, report: SyncReport) -> None:
-        plan = self.plan()
+        plan = self.plan(destination)
         report.kind = plan.kind
         report.counts["skipped"] += plan.skipped
         report.plan = {"add": plan.steps["add"], "change": plan.steps["change"], "remove": plan.steps["remove"]}
@@ -194,35 +199,43 @@ class AudienceSync:
 
     def _stream(self, destination: Destination, operation: Operation, steps: tuple[str, ...], target: str | None,
                 report: SyncReport) -> None:
-        step_of: dict[str, str] = {}
-        seq_of: dict[str, int] = {}
+        # (step, seq) of each record handed out and not yet answered: the destination answers
+        # one result per record, in order, so a batch's are the next len(results).
+        handed_out: deque[tuple[str, int]] = deque()
 
         def records() -> Iterator[Record]:
             for step, key, fields, seq in self.store.plan_rows(steps):
-                step_of[key], seq_of[key] = step, seq
+                handed_out.append((step, seq))
                 yield Record(key, fields)
 
         for batch in self._batches(destination, operation, records(), target):
             crash_point("batch_sent")
-            accepted = [r.key for r in batch.results if r.status is RecordStatus.ACCEPTED]
-            rejected = [(r.key, r.reason, r.vendor_code) for r in batch.results if r.status is RecordStatus.REJECTED]
+            rows = [handed_out.popleft() for _ in batch.results]
+            accepted, known, rejected = [], [], []
+            done: Counter = Counter()
+            for result, (step, _) in zip(batch.results, rows, strict=True):
+                if result.status is RecordStatus.ACCEPTED:
+                    accepted.append(result.key)
+                    done[step] += 1
+                    if step != "add":  # an added member has no state row yet
+                        known.append(result.key)
+                elif result.status is RecordStatus.REJECTED:
+                    rejected.append((result.key, result.reason, result.vendor_code))
             at = self.clock()
-            seqs = [seq_of.pop(r.key) for r in batch.results]
+            seqs = (rows[0][1], rows[-1][1]) if rows else None
             with self.store.transaction():
-                self.store.acknowledge(self.spec, steps, accepted, at, (min(seqs), max(seqs)) if seqs else None)
+                self.store.acknowledge(self.spec, steps, accepted, at, seqs, known=known,
+                                       whole_range=len(accepted) == len(rows))
                 self.store.record_rejections(self.spec, report.run_id, steps, rejected, at)
             crash_point("batch_acknowledged")
-            for key in accepted:
-                step = step_of.pop(key, "add")
-                if step != "unset":  # the removal half of an identity change is counted once, as changed
-                    report.counts[{"add": "added", "change": "changed", "remove": "removed"}[step]] += 1
-            for result in batch.results:
-                step_of.pop(result.key, None)
+            # the removal half of an identity change ("unset") is counted once, as changed
+            for step, name in (("add", "added"), ("change", "changed"), ("remove", "removed")):
+                report.counts[name] += done[step]
             report.counts["rejected"] += len(rejected)
-            report.counts["deferred"] += sum(r.status in (RecordStatus.RETRYABLE, RecordStatus.UNKNOWN) for r in batch.results)
+            report.counts["deferred"] += len(rows) - len(accepted) - len(rejected)
             report.counts["retried"] += batch.retries
-            _sample(report, batch.results)
-
+            if rejected:
+                _sample(report, batch.results)
 
     def _batches(self, destination: Destination, operation: Operation, records: Iterator[Record], target: str | None):
         """The destination's acknowledged batches; `batch_size` caps them below the vendor's limit."""

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
+from connectors.pii import Platform, sql_prehash
 from orchestration.syncs.spec import IDENTITY_FIELDS, SyncSpec
-from orchestration.warehouse import Dialect, dialect as dialect_of  # noqa: F401 — Dialect re-exported
+from orchestration.warehouse import Dialect, PostgresDialect, dialect as dialect_of  # noqa: F401 — Dialect re-exported
 
 PLAN = "sync_plan"  # a temporary table: one run's diff
 REMOVE_STEPS = ("unset", "remove")  # sent with the remove operation, first
@@ -86,14 +87,37 @@ class SyncStore:
         every = [spec.key, *spec.fields.values(), *spec.properties]
         return digest(identity), digest(every), d.text(d.json_object(pairs))
 
-    def plan(self, spec: SyncSpec, *, full_resync: bool = False, cleanup: bool = False) -> Plan:
+    def _prehash_sql(self, spec: SyncSpec, prehash: Platform | None) -> tuple[str, str]:
+        """(extra columns of the model's rows, the fields of a row to send over them as `c`).
+        With `prehash`, identifiers DuckDB can hash by that platform's rules (pii.sql_prehash)
+        are sent hashed, so the raw values reach neither Python nor raw.sync_state; only rows
+        in the plan are hashed (an unchanged member costs nothing). The row hashes that find
+        changes stay over the raw values."""
+        if prehash is None or isinstance(self.dialect, PostgresDialect):  # PostgreSQL: the connector hashes
+            return "", "c.fields"
+        types = {c[0]: str(c[1]) for c in self.con.execute(f"select * from {spec.relation} limit 0").description}
+        extra, patch = [], []
+        for name, column in spec.fields.items():
+            alias = f"c.prehash_{len(extra)}"
+            expression = sql_prehash(name, alias, prehash) if types.get(column) == "VARCHAR" else None
+            if expression:
+                extra.append(f", {_quote(column)} as prehash_{len(extra)}")
+                patch.append(f"'{name}', {expression}")
+        if not patch:
+            return "", "c.fields"
+        # a null in the patch drops the key: the same to a connector as a null value
+        return "".join(extra), self.dialect.text(f"json_merge_patch(c.fields, json_object({', '.join(patch)}))")
+
+    def plan(self, spec: SyncSpec, *, full_resync: bool = False, cleanup: bool = False,
+             prehash: Platform | None = None) -> Plan:
         """Diff the model against the acknowledged state into the temporary plan table."""
         identity, attributes, fields = self._payload_sql(spec)
+        extra, sent_fields = self._prehash_sql(spec, None if cleanup else prehash)
         key = _quote(spec.key)
         self.con.execute(f"drop table if exists {PLAN}")
         current_rows = (
             f"select {self.dialect.text(key)} as member_key, {identity} as identity_hash, "
-            f"{attributes} as attributes_hash, {fields} as fields from {spec.relation} where {key} is not null"
+            f"{attributes} as attributes_hash, {fields} as fields{extra} from {spec.relation} where {key} is not null"
         )
         if cleanup:  # remove everything Throughline added; the model is not read
             current_rows = "select member_key, identity_hash, attributes_hash, fields from raw.sync_state where 1 = 0"
@@ -104,13 +128,13 @@ class SyncStore:
         change_when = "c.attributes_hash <> s.attributes_hash" if not full_resync else "1 = 1"
         steps = []
         if spec.updates or full_resync:
-            steps.append(f"select 'change' as step, c.member_key, c.identity_hash, c.attributes_hash, c.fields "
+            steps.append(f"select 'change' as step, c.member_key, c.identity_hash, c.attributes_hash, {sent_fields} as fields "
                          f"from current_rows c join state s on s.member_key = c.member_key where {change_when}")
             if spec.remove_operation is not None:
                 steps.append("select 'unset' as step, s.member_key, s.identity_hash, s.attributes_hash, s.fields "
                              f"from current_rows c join state s on s.member_key = c.member_key "
                              f"where c.identity_hash <> s.identity_hash")
-        steps.append("select 'add' as step, c.member_key, c.identity_hash, c.attributes_hash, c.fields "
+        steps.append(f"select 'add' as step, c.member_key, c.identity_hash, c.attributes_hash, {sent_fields} as fields "
                      "from current_rows c where not exists (select 1 from state s where s.member_key = c.member_key)")
         if (spec.removes or cleanup) and spec.remove_operation is not None:
             steps.append("select 'remove' as step, s.member_key, s.identity_hash, s.attributes_hash, s.fields "
@@ -156,23 +180,30 @@ class SyncStore:
                 yield step, member_key, orjson.loads(fields), seq
 
     def acknowledge(self, spec: SyncSpec, steps: Sequence[str], accepted: list[str], at: datetime,
-                    seqs: tuple[int, int] | None = None) -> None:
+                    seqs: tuple[int, int] | None = None, *, known: list[str] | None = None,
+                    whole_range: bool = False) -> None:
         """Advance the state for accepted rows of these steps (one acknowledged batch).
         `seqs`, the batch's first and last seq, keeps the plan read to the batch's own row
-        groups: without it every batch scans the whole plan, and a large sync is quadratic."""
+        groups: without it every batch scans the whole plan, and a large sync is quadratic.
+        `known`: the accepted keys that may have a state row to replace (default: all; an
+        added member has none, so a first sync deletes nothing). `whole_range`: every row of
+        these steps in `seqs` was accepted, so the range alone selects them."""
         if not accepted:
             return
         d = self.dialect
-        self.con.execute(f"delete from raw.sync_state where sync_name = ? and {d.in_list('member_key')}", [spec.name, accepted])
+        known = accepted if known is None else known
+        if known:
+            self.con.execute(f"delete from raw.sync_state where sync_name = ? and {d.in_list('member_key')}", [spec.name, known])
         adds = [s for s in steps if s in ADD_STEPS]
         if adds:
             marks = ", ".join("?" for _ in adds)
             within, bounds = ("and seq between ? and ? ", list(seqs)) if seqs else ("", [])
+            keys, listed = ("", []) if (whole_range and seqs) else (f"and {d.in_list('member_key')}", [accepted])
             self.con.execute(
                 "insert into raw.sync_state (sync_name, member_key, identity_hash, attributes_hash, fields, synced_at) "
                 f"select ?, member_key, identity_hash, attributes_hash, fields, ? from {PLAN} "
-                f"where step in ({marks}) and refused_before = 0 {within}and {d.in_list('member_key')}",
-                [spec.name, at, *adds, *bounds, accepted],
+                f"where step in ({marks}) and refused_before = 0 {within}{keys}",
+                [spec.name, at, *adds, *bounds, *listed],
             )
 
     def record_rejections(self, spec: SyncSpec, run_id: str, steps: Sequence[str],

@@ -101,7 +101,9 @@ def test_business_use_case_header_wait_is_honoured(meta_env, meta_server):
 
 def test_server_window_throttles_and_everything_lands(meta_env):
     # Meta states waits in whole minutes; with no stated wait the client backs off.
-    with MetaServer(rate_limits=(WindowLimit(2, 1.0),)) as server:
+    # One request a second: the second of the three is throttled even on a busy machine, and
+    # three backoffs (at least 0.2 + 0.4 + 0.8 s) outlast the window within the 4 attempts.
+    with MetaServer(rate_limits=(WindowLimit(1, 1.0),)) as server:
         server.send_retry_after = False
         audience = server.create_audience()
         env = {**meta_env, "THROUGHLINE_META_BASE_URL": server.base_url,

@@ -119,3 +119,47 @@ def test_north_american_e164_shortcut_agrees_with_libphonenumber():
         else:
             with pytest.raises(InvalidIdentifier):
                 normalize_phone(outside, Platform.GOOGLE)
+
+
+def test_the_warehouse_shortcuts_hash_as_the_python_rules_do():
+    """sql_prehash hashes a value in DuckDB only where the result is exactly what
+    hash_identifier gives, and leaves every other value (invalid, Unicode, padded,
+    already a digest) for the Python rules."""
+    import random
+
+    import duckdb
+
+    from connectors.pii import sql_prehash
+
+    rng = random.Random(3)
+    alphabet = "aZ09 .@+-_'!#\t\n\u00e9\u00c9\u2019\u00a0" + "".join(chr(c) for c in range(32, 127))
+
+    def noise(length: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(length))
+
+    values = {
+        "email": ["person.one@example.com", "Person.One@Example.COM", " a@b.co", "a@b@c", "a@b.c@d", "@b.co", "a@bco", "a@.",
+                  "user+tag@gmail.com", "\u00e9l\u00e8ve@example.fr", "x@y.z\t", "a b@c.d", hashlib.sha256(b"x").hexdigest()],
+        "phone": ["+14155550123", "+12000000000", "+11234567890", "+1415555012", "14155550123", " +14155550123", "+442071838750",
+                  "(415) 555-0123"],
+        "first_name": ["Ada", " Mary-Jane ", "O'Brien", "J. R. R.", "...", "   ", "Zo\u00eb", "Ren\u00e9e", "A\tB",
+                       hashlib.sha256(b"x").hexdigest().upper(), " " + hashlib.sha256(b"y").hexdigest() + " "],
+    }
+    for kind in values:
+        values[kind] += [noise(rng.randint(1, 12)) for _ in range(400)]
+        values[kind] += [noise(4).strip() + "@" + noise(3) + "." + noise(2) for _ in range(200)] if kind == "email" else []
+        values[kind] += [f"+1{rng.randint(0, 9)}{rng.randrange(10**9):09d}" for _ in range(200)] if kind == "phone" else []
+    con = duckdb.connect()
+    shortcut = 0
+    for kind, raws in values.items():
+        sql = sql_prehash(kind, "v", Platform.META)
+        got = dict(con.execute(f"select v, {sql} from (select unnest(?::varchar[]) as v)", [raws]).fetchall())
+        for raw in raws:
+            if got[raw] == raw:
+                continue  # left for the Python rules
+            shortcut += 1
+            assert got[raw] == hash_identifier(kind, raw, Platform.META), (kind, raw)
+        for common in values[kind][:2]:
+            assert got[common] != common, f"the common shape {common!r} is hashed in the warehouse"
+    assert shortcut > 300
+    assert sql_prehash("email", "v", Platform.GOOGLE) is None

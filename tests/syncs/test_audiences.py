@@ -112,3 +112,29 @@ def test_a_full_resync_resends_everyone_and_rebuilds_the_state(engine, local):
     assert run_sync(spec).tally()["added"] == 0, "an incremental run trusts the acknowledged state"
     report = run_sync(spec, RunOptions(full_resync=True))
     assert report.kind == "full_resync" and report.tally()["changed"] == 30 and meta_members(local) == 30
+
+
+def test_meta_identifiers_hashed_in_the_warehouse_are_what_the_connector_would_send(engine, local):
+    """On DuckDB the plan hashes the common shapes itself (pii.sql_prehash); the state then
+    holds digests, not addresses, and every value hashes as the connector's rules say."""
+    import hashlib
+    import json
+
+    from connectors.pii import Platform, hash_identifier
+
+    rows = [member(i) for i in range(20)] + [
+        ("cus_padded", " Padded.Person@Example.COM ", "+1 (415) 555-0199", " O'Brien "),
+        ("cus_unicode", "\u00e9l\u00e8ve@example.fr", "+442071838750", "Zo\u00eb"),
+        ("cus_phone_only", None, "+14155550123", "Ada"),
+    ]
+    write_audience(rows)
+    assert run_sync(audience_spec()).tally()["added"] == 23 and meta_members(local) == 23
+    with raw_layer() as con:
+        state = {key: json.loads(fields) for key, fields in con.execute("select member_key, fields from raw.sync_state").fetchall()}
+    for key, *values in rows:
+        for kind, value in zip(("email", "phone", "first_name"), values):
+            if value is not None:
+                assert hash_identifier(kind, state[key][kind], Platform.META) == hash_identifier(kind, value, Platform.META), (key, kind)
+    if engine == "duckdb":
+        assert state["cus_0000001"]["email"] == hashlib.sha256(b"person1@example.com").hexdigest(), "no raw address in the state"
+        assert state["cus_unicode"]["email"] == "\u00e9l\u00e8ve@example.fr", "left for the connector's Unicode rules"
