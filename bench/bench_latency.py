@@ -63,6 +63,17 @@ def _stamp(when: datetime) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()  # Dagster stores UTC
 
 
+def _step_times(instance, run_id: str, step_key: str) -> tuple[float, float]:
+    """When a step of the run started and finished (event log timestamps)."""
+    import dagster as dg
+
+    events = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+                                                dg.DagsterEventType.STEP_FAILURE})
+    times = {e.dagster_event.event_type: e.timestamp for e in events if e.step_key == step_key}
+    end = times.get(dg.DagsterEventType.STEP_SUCCESS) or times[dg.DagsterEventType.STEP_FAILURE]
+    return times[dg.DagsterEventType.STEP_START], end
+
+
 def _runs_in_progress(instance) -> int:
     import dagster as dg
 
@@ -90,12 +101,14 @@ def run(customers: int, drops: int, workdir: Path) -> str:
                     "--out", str(workdir / "seed")], cwd=ROOT, env={**env, "DAGSTER_HOME": ""}, check=True,
                    stdout=subprocess.DEVNULL)
     latencies = []
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:  # its storage created once, before the daemon's processes race to
+        instance.get_runs(limit=1), instance.all_instigator_state(), instance.get_latest_materialization_event(dg.AssetKey("x"))
     with local_destinations() as local:
         env.update(local.env)
         sendgrid = local.servers["sendgrid"]
         daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=ROOT, env=env,
                                   stdout=open(workdir / "daemon.log", "w"), stderr=subprocess.STDOUT)
-        os.environ["DAGSTER_HOME"] = str(home)
         try:
             with dg.DagsterInstance.get() as instance:
                 time.sleep(15)  # the daemon starts and the sensor has its first look at an empty folder
@@ -111,26 +124,34 @@ def run(customers: int, drops: int, workdir: Path) -> str:
                             raise RuntimeError(f"drop {drop}: no delivery after {time.time() - landed:.0f}s; see {workdir}/daemon.log")
                         time.sleep(0.2)
                     delivered = time.time()
-                    while _runs_in_progress(instance):
-                        time.sleep(1)
                     # Where the time went, from the run that delivered: the sensor's wait until
                     # it asked for a run, the queue and the launch, then the run itself.
-                    created, started = min((_stamp(r.create_timestamp), r.start_time or delivered)
-                                           for r in instance.get_run_records(limit=10) if _stamp(r.create_timestamp) >= landed)
+                    created, started, run_id = min((_stamp(r.create_timestamp), r.start_time or delivered, r.dagster_run.run_id)
+                                                   for r in instance.get_run_records(limit=10) if _stamp(r.create_timestamp) >= landed)
+                    # Within the run: up to the dbt build (load, phone numbers), the build, then the syncs.
+                    dbt_start, dbt_end = _step_times(instance, run_id, "dbt_models")
                     latencies.append({"total": delivered - landed, "sensor": created - landed, "launch": started - created,
-                                      "run": delivered - started})
-                    print(f"  drop {drop}: delivered {delivered - landed:.1f}s after landing "
-                          f"(sensor {created - landed:.1f}s, queue and launch {started - created:.1f}s, "
-                          f"run until delivery {delivered - started:.1f}s)", flush=True)
+                                      "run": delivered - started, "before_dbt": dbt_start - started, "dbt": dbt_end - dbt_start,
+                                      "after_dbt": delivered - dbt_end})
+                    d = latencies[-1]
+                    print(f"  drop {drop}: delivered {d['total']:.1f}s after landing (sensor {d['sensor']:.1f}s, "
+                          f"queue and launch {d['launch']:.1f}s, run until delivery {d['run']:.1f}s = "
+                          f"before dbt {d['before_dbt']:.1f} + dbt {d['dbt']:.1f} + after dbt {d['after_dbt']:.1f}); "
+                          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+                    while _runs_in_progress(instance):  # the next drop starts on an idle daemon
+                        time.sleep(1)
         finally:
             daemon.terminate()
             daemon.wait(timeout=60)
-    med = {part: statistics.median(d[part] for d in latencies) for part in ("total", "sensor", "launch", "run")}
+    parts = ("total", "sensor", "launch", "run", "before_dbt", "dbt", "after_dbt")
+    med = {part: statistics.median(d[part] for d in latencies) for part in parts}
     each = " / ".join(f"{d['total']:.1f}" for d in latencies)
     return "\n".join([
-        "| drops | median latency (s) | each drop (s) | median: sensor wait / queue and launch / run until delivery (s) |",
-        "|---|---|---|---|",
-        f"| {len(latencies)} | {med['total']:.1f} | {each} | {med['sensor']:.1f} / {med['launch']:.1f} / {med['run']:.1f} |",
+        "| drops | median latency (s) | each drop (s) | median: sensor wait / queue and launch / run until delivery (s) "
+        "| run, median: before dbt / dbt build / after dbt until delivery (s) |",
+        "|---|---|---|---|---|",
+        f"| {len(latencies)} | {med['total']:.1f} | {each} | {med['sensor']:.1f} / {med['launch']:.1f} / {med['run']:.1f} "
+        f"| {med['before_dbt']:.1f} / {med['dbt']:.1f} / {med['after_dbt']:.1f} |",
     ])
 
 

@@ -4,6 +4,8 @@ No `from __future__ import annotations` here: Dagster reads the config type at r
 """
 
 import json
+import os
+import shutil
 from typing import Any, Mapping
 
 import dagster as dg
@@ -53,7 +55,31 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     if config.now:
         args += ["--vars", json.dumps({"now": config.now})]
     with warehouse_lock():  # also across processes: a second tick waits instead of failing on the file
-        yield from with_journey_metadata(context, dbt.cli(args, context=context).stream())
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from with_journey_metadata(context, invocation.stream())
+        finally:
+            keep_partial_parse(invocation.target_path)
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def keep_partial_parse(run_target: Any) -> None:
+    """Make this invocation's parse the one the next starts from.
+
+    dagster-dbt gives each invocation a target folder of its own, seeded with the project's
+    target/partial_parse.msgpack. That one is `throughline prepare`'s, made with the profile
+    as it was then (another warehouse path, no memory limit...): dbt then re-parses the
+    whole project on every tick (~6 s, more on a busy machine). dbt checks the file against
+    the project, profile and vars itself, so a stale one only costs a re-parse."""
+    fresh = run_target / PARTIAL_PARSE
+    if not fresh.exists():
+        return
+    kept = throughline_dbt_project.project_dir / throughline_dbt_project.target_path / PARTIAL_PARSE
+    staged = kept.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
+    shutil.copyfile(fresh, staged)
+    os.replace(staged, kept)  # atomic: a dbt starting meanwhile reads the old file or the new one
 
 
 JOURNEY_ANALYTICS = {dg.AssetKey(["analytics", "journey_funnel"]), dg.AssetKey(["analytics", "journey_lift"])}

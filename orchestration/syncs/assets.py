@@ -18,6 +18,9 @@ from orchestration.syncs.spec import SyncSpec
 
 SYNC_TAG = "throughline/role"  # "sync" on every sync asset, "landing" on the loader
 OWN_SCHEDULE_TAG = "throughline/schedule"  # "own" on syncs with their own cron: the tick leaves them out
+# Message syncs go first once the models are built: a journey's message is time-sensitive,
+# an audience is not. Dagster orders the ready steps (and the pool's waiting claims) by it.
+MESSAGE_PRIORITY = {"dagster/priority": "10"}
 
 
 class SyncDestinations(dg.ConfigurableResource):
@@ -96,7 +99,7 @@ def build_sync_asset(spec: SyncSpec, model_key: dg.AssetKey) -> dg.AssetsDefinit
         check_specs=_checks(spec, key),
         description=(spec.description or f"{spec.operation} from {spec.relation} to {spec.destination} ({spec.mode})."),
         metadata={"sync": dg.MetadataValue.json(spec.summary())},
-        op_tags={"throughline/sync": spec.name},
+        op_tags={"throughline/sync": spec.name, **(MESSAGE_PRIORITY if spec.operation == "messages" else {})},
     )
     def _sync(context: dg.AssetExecutionContext, config: SyncRunConfig, sync_destinations: SyncDestinations):
         from datetime import datetime

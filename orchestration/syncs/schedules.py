@@ -23,6 +23,7 @@ def sync_jobs_and_schedules(specs: list[SyncSpec]) -> tuple[list, list[dg.Schedu
         if not spec.schedule:
             continue
         job = dg.define_asset_job(f"sync_{spec.name}", selection=dg.AssetSelection.assets(sync_asset_key(spec)),
+                                  executor_def=dg.in_process_executor,  # one step: no subprocess for it
                                   description=f"The {spec.name} sync on its own schedule ({spec.schedule}).")
         jobs.append(job)
         schedules.append(dg.ScheduleDefinition(name=f"sync_{spec.name}_schedule", cron_schedule=spec.schedule, job=job,

@@ -101,3 +101,49 @@ def test_a_bad_declaration_fails_definitions_load(bad, dbt_manifest, tmp_path):
     node["config"]["meta"]["sync"].update(bad)
     with pytest.raises(SyncDeclarationError, match="sync model 'champions_to_meta', field 'meta.sync.mode'.*Fix: use one of"):
         load_syncs(manifest)
+
+
+def _tick_job():
+    """The `tick` job as the daemon's run worker loads it (execute_job needs it reconstructable)."""
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("tick")
+
+
+def test_the_tick_runs_its_syncs_in_one_process_messages_first_and_a_failure_stops_no_other(warehouse, local, monkeypatch,
+                                                                                            dbt_manifest):
+    """The tick's executor as the daemon runs it: every step in the run's own process (no
+    subprocess per step), message syncs before audience syncs, and a sync that fails
+    (here Twilio without its credentials) leaves the others to run."""
+    import os
+    from pathlib import Path
+
+    import yaml
+
+    from orchestration.syncs.assets import load_sync_specs, sync_asset_key, sync_op_name
+    from orchestration.warehouse import raw_layer
+
+    specs = load_sync_specs()
+    models = [(s.unique_id, "syncs", s.name) for s in specs] + [("model.throughline.dim_customers", "marts", "dim_customers")]
+    with raw_layer() as con:  # every sync model (and the customers messages render from), empty, as dbt would make it
+        for unique_id, schema, name in models:
+            columns = dbt_manifest["nodes"][unique_id]["columns"]
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(f"create table {schema}.{name} (" + ", ".join(
+                f"{c} {'timestamp' if c.endswith('_at') else 'varchar'}" for c in columns) + ")")
+    monkeypatch.delenv("THROUGHLINE_TWILIO_AUTH_TOKEN")
+    project_instance = yaml.safe_load((Path(__file__).parents[2] / "dagster.yaml").read_text())  # the pool, the queue
+    with dg.instance_for_test(overrides=project_instance) as instance:
+        result = dg.execute_job(dg.reconstructable(_tick_job), instance, raise_on_error=False,
+                                asset_selection=[sync_asset_key(spec) for spec in specs])
+        started = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+        failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
+        succeeded = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
+
+    assert {e.pid for e in started} == {os.getpid()}, "every step in the run's process"
+    order = [e.step_key for e in started]
+    messages = [sync_op_name(s) for s in specs if s.operation == "messages"]
+    audiences = [sync_op_name(s) for s in specs if s.operation != "messages"]
+    assert messages and audiences and max(map(order.index, messages)) < min(map(order.index, audiences)), order
+    assert failed == {"twilio__messages_to_twilio"}
+    assert succeeded == set(order) - failed, "the other syncs ran and succeeded"

@@ -44,6 +44,12 @@ def test_two_ticks_at_once_then_preview_and_syncs(engine, local, tmp_path, monke
     for tick in ticks:
         output = tick.communicate(timeout=300)[0]
         assert tick.returncode == 0, output[-4000:]
+    # The second tick's dbt started from the first's parse (dbt/assets.py, keep_partial_parse),
+    # not from `throughline prepare`'s, parsed without the `now` var.
+    from orchestration.dbt.project import throughline_dbt_project
+
+    logs = sorted((throughline_dbt_project.project_dir / "target").glob("dbt_models-*/dbt.log"), key=lambda p: p.stat().st_mtime)
+    assert "Unable to do partial parsing" not in logs[-1].read_text(), logs[-1]
 
     with raw_layer() as con:
         ledger = dict(con.execute("select action_id, status from staging.stg_throughline__delivery_ledger").fetchall())
