@@ -60,6 +60,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
             yield from with_journey_metadata(context, invocation.stream())
         finally:
             keep_partial_parse(invocation.target_path)
+            keep_as_last_run(invocation.target_path)
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -80,6 +81,21 @@ def keep_partial_parse(run_target: Any) -> None:
     staged = kept.with_name(f"{PARTIAL_PARSE}.{os.getpid()}")
     shutil.copyfile(fresh, staged)
     os.replace(staged, kept)  # atomic: a dbt starting meanwhile reads the old file or the new one
+
+
+LAST_RUN = "last_run"
+
+
+def keep_as_last_run(run_target: Any) -> None:
+    """Keep the invocation's artifacts (run_results.json, compiled SQL, dbt.log) as
+    target/last_run, replacing the previous run's: one folder per tick (~10 MB) would
+    otherwise pile up, a few GB a day on a 5-minute schedule. Called under the warehouse
+    lock, so no other invocation is moving it meanwhile."""
+    if not run_target.exists():
+        return
+    last = throughline_dbt_project.project_dir / throughline_dbt_project.target_path / LAST_RUN
+    shutil.rmtree(last, ignore_errors=True)
+    os.replace(run_target, last)
 
 
 JOURNEY_ANALYTICS = {dg.AssetKey(["analytics", "journey_funnel"]), dg.AssetKey(["analytics", "journey_lift"])}
