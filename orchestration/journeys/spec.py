@@ -133,6 +133,7 @@ class Journey:
     steps: tuple[Step, ...]
     source: Path
     policies: dict[str, Any] = field(default_factory=dict)
+    conversion_window: Duration = Duration("30 days", 30 * 86400)
 
     @property
     def model_name(self) -> str:
@@ -393,7 +394,10 @@ def parse_journey(data: Any, source: Path, catalog: Catalog) -> Journey:
     elif re_entry not in ("never", "after_exit"):
         r.fail("re_entry", f"'{re_entry}' is not a re-entry policy", "use never, after_exit, or {cooldown: 30 days}")
 
-    exit_spec = r.mapping(spec.get("exit") or {}, "exit", {"goals", "events", "segment_left"})
+    exit_spec = r.mapping(spec.get("exit") or {}, "exit", {"goals", "events", "segment_left", "conversion_window"})
+    # How long after entry a goal still counts as this instance's conversion (for lift),
+    # even once its last step is past; the ad-industry default is 30 days.
+    conversion_window = parse_duration(journey, "exit.conversion_window", exit_spec.get("conversion_window", "30 days"))
     goals = tuple(r.event_rule(g, f"exit.goals[{i}]") for i, g in enumerate(exit_spec.get("goals") or []))
     exits = tuple(r.event_rule(g, f"exit.events[{i}]") for i, g in enumerate(exit_spec.get("events") or []))
     segment_left = exit_spec.get("segment_left")
@@ -415,7 +419,7 @@ def parse_journey(data: Any, source: Path, catalog: Catalog) -> Journey:
         name=journey, description=str(spec.get("description", "")).strip(), priority=priority,
         collision_groups=tuple(groups), holdout_percent=float(holdout),
         entry=entry, re_entry=re_entry, cooldown=cooldown, goals=goals, exits=exits, segment_left=segment_left,
-        steps=steps, source=source, policies=policies,
+        steps=steps, source=source, policies=policies, conversion_window=conversion_window,
     )
 
 

@@ -26,10 +26,14 @@ def first_timeline() -> Timeline:
     # A visitor not logged in yet carts on their phone; at T2 they log in there.
     t.track(None, "cart_added", T1 - hours(2), device="phone-of-late", cart_id="kl", product_id="prod_0003", name="Ink", price=5)
     t.person("late_login", T1 - days(30), email="late@example.com")
-    # Carted three weeks ago, every step's time is past; bought it a week after that.
+    # Carted three weeks ago, every step's time is past; bought it a week after that,
+    # inside the 30-day conversion window. And one who bought 40 days after carting.
     t.person("finished", T1 - days(30), email="finished@example.com")
     t.track("finished", "cart_added", T1 - days(20), cart_id="kf", product_id="prod_0004", name="Lamp", price=40)
     t.track("finished", "product_purchased", T1 - days(13), order_id="of", product_id="prod_0004", price=40, quantity=1)
+    t.person("finished_late", T1 - days(60), email="late-buyer@example.com")
+    t.track("finished_late", "cart_added", T1 - days(50), cart_id="kg", product_id="prod_0006", name="Vase", price=25)
+    t.track("finished_late", "product_purchased", T1 - days(10), order_id="og", product_id="prod_0006", price=25, quantity=1)
     # Carted 49 hours ago: the last step (a push, 48 hours after entry) came due an hour
     # ago and has not gone out; half an hour ago they bought the product.
     t.person("bought_while_due", T1 - days(30), email="due@example.com", consent=("email", "push"))
@@ -91,14 +95,19 @@ def test_a_run_re_decides_only_changed_and_open_customers(warehouse):
     assert [i["entered_at"] for i in warehouse.instances("late_login", "abandoned_cart")] == [T1 - hours(2)]
 
 
-def test_a_goal_after_the_last_step_does_not_rewrite_the_instance(warehouse):
-    """An instance converts only while it runs: a purchase a week after the last
-    reminder's time leaves it completed, its decisions as they were."""
+def test_a_goal_after_the_last_step_converts_within_the_window_and_rewrites_no_decision(warehouse):
+    """A purchase a week after the last reminder's time, inside the conversion window:
+    the instance converted (for lift), its decisions stay as they were made. Forty
+    days after entry it is no conversion of this journey."""
     [instance] = warehouse.instances("finished", "abandoned_cart")
     assert instance["arm"] == "treatment"
-    assert (instance["state"], instance["exit_reason"], instance["exited_at"]) == ("completed", None, None)
+    assert (instance["state"], instance["exit_reason"], instance["exited_at"]) == (
+        "converted", "goal:product_purchased", T1 - days(13))
     reasons = {d["step_id"]: d["reason_code"] for d in warehouse.decisions("finished", "abandoned_cart")}
     assert reasons == {"cart_email": "expired", "cart_sms": "no_address", "cart_push": "no_consent"}
+
+    [late] = warehouse.instances("finished_late", "abandoned_cart")
+    assert (late["state"], late["exit_reason"], late["exited_at"]) == ("completed", None, None)
 
 
 def test_a_goal_after_the_last_step_still_stops_a_message_not_sent(warehouse):
@@ -106,7 +115,7 @@ def test_a_goal_after_the_last_step_still_stops_a_message_not_sent(warehouse):
     hour before T1 stops it, though the instance had reached its last step's time."""
     [instance] = warehouse.instances("bought_while_due", "abandoned_cart")
     assert instance["arm"] == "treatment"
-    assert instance["state"] == "completed"
+    assert (instance["state"], instance["exited_at"]) == ("converted", T1 - hours(0.5))  # within the window
     [push] = [d for d in warehouse.decisions("bought_while_due", "abandoned_cart") if d["step_id"] == "cart_push"]
     assert (push["status"], push["reason_code"]) == ("suppressed", "converted")
     assert push["reason"].startswith("Not sent: the customer left the journey (goal:product_purchased)")

@@ -149,10 +149,12 @@ def test_win_back_never_reaches_someone_who_bought_or_came_back(decided):
     assert steps(at_t["wb_buyer"], "win_back")["winback_email"]["reason_code"] == "converted"
     assert steps(at_t["wb_visitor"], "win_back")["winback_email"]["reason_code"] == "converted"
     # The instance entered at T-1h (14 days after the last session) ends with the comeback;
-    # the one of a month ago had finished before that session, so it stays completed.
+    # the one of a month ago had finished its steps before the session of two weeks ago,
+    # which still counts as its conversion (within its 30-day conversion window).
     instances = {i["entered_at"]: i for i in decided.warehouse.instances("wb_visitor", "win_back")}
     assert (instances[T - hours(1)]["state"], instances[T - hours(1)]["exit_reason"]) == ("converted", "goal:session_started")
-    assert (instances[T - days(26)]["state"], instances[T - days(26)]["exit_reason"]) == ("completed", None)
+    earlier = instances[T - days(26)]
+    assert (earlier["state"], earlier["exit_reason"], earlier["exited_at"]) == ("converted", "goal:session_started", T - days(14) - hours(1))
     for user in ("wb_buyer", "wb_visitor"):
         assert all(d["status"] != "due" for d in at_t[user] if d["journey"] == "win_back")
     # The control: lapsed customers do get it (or are held out), so the rule above is not vacuous.

@@ -37,6 +37,8 @@ def test_a_good_declaration_parses():
     assert [s.id for s in journey.steps] == ["wait_1", "email"]
     assert journey.steps[0].wait.seconds == 3600
     assert journey.goals[0].match == ("product_id",)
+    assert journey.conversion_window.seconds == 30 * 86400  # the default
+    assert parse(GOOD.replace("exit:\n", "exit:\n  conversion_window: 14 days\n")).conversion_window.seconds == 14 * 86400
 
 
 @pytest.mark.parametrize("change, field, fix", [
@@ -53,6 +55,7 @@ def test_a_good_declaration_parses():
     (("name: cart", "name: cart\nholdout_percent: 150"), "holdout_percent", "holdout_percent: 10"),
     (("entry: {event: cart_added}", "entry: {event: cart_added, count: 3}"), "entry.within", "within: 7 days"),
     (("entry: {event: cart_added}", "entry: {segment: vips}"), "entry.segment", "champions"),
+    (("exit:\n", "exit:\n  conversion_window: 30\n"), "exit.conversion_window", "with a unit"),
 ])
 def test_a_bad_declaration_names_the_journey_the_field_and_the_fix(change, field, fix):
     with pytest.raises(JourneyError) as raised:

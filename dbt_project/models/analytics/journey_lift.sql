@@ -1,7 +1,7 @@
 -- One row per journey: conversion of the treated arm against the holdout (control)
 -- arm, with absolute and relative lift and 95% intervals (macro conversion_lift;
 -- formulas in docs/analytics.md). A unit is a journey instance; it converted when its
--- state is `converted` (a goal event after entry, before it exited or finished), which
+-- state is `converted` (a goal event within the conversion window after entry), which
 -- is measured the same way for both arms.
 with instances as (
     select
