@@ -27,13 +27,27 @@ EVENT_COLUMNS = list(RawEvent._fields)
 # The loader streams: DuckDB needs little memory for it, so cap its buffer pool.
 LOADER_MEMORY_LIMIT = "256MB"
 
-# Insert only calls whose message_id is new, keeping the first of any repeats in the batch.
-# The batch is staged (orchestration.warehouse.stage); the SQL is the same on every engine.
-INSERT_NEW_EVENTS = """
+# A file's accepted calls are staged in a temporary table, and deduplicated against
+# raw.events once per file: the probe reads every stored message_id (random uuids, so no
+# block can be skipped), which per 20,000-row batch made a load quadratic in the history.
+# The staged table lives in the engine's storage (DuckDB spills it past its memory limit),
+# so memory stays flat whatever the file size. Same SQL on every engine.
+STAGED_EVENTS = "loader_staged_events"
+CREATE_STAGED_EVENTS = f"""
+create temporary table {STAGED_EVENTS} (
+    message_id varchar, type varchar, event varchar, name varchar, user_id varchar, anonymous_id varchar,
+    previous_id varchar, occurred_at timestamp, properties varchar, traits varchar, context varchar, source_line bigint
+)
+"""
+
+# Insert only calls whose message_id is new, keeping the first of any repeats in the file
+# (source_line is unique within a file).
+INSERT_NEW_EVENTS = f"""
 insert into raw.events
-select {columns}, ?, ?, source_line, ?
-from (select *, row_number() over (partition by message_id order by source_line) as repeat_rank from batch) as batch
-where repeat_rank = 1 and not exists (select 1 from raw.events e where e.message_id = batch.message_id)
+select {{columns}}, ?, ?, source_line, ?
+from {STAGED_EVENTS} as staged
+where source_line in (select min(source_line) from {STAGED_EVENTS} group by message_id)
+  and not exists (select 1 from raw.events e where e.message_id = staged.message_id)
 """
 
 INSERT_NEW_REJECTS = """
@@ -78,6 +92,7 @@ class _FileLoader:
         self.counts = FileLoad(source_file)
         self.params = [self.load_id, source_file, self.started_at]
         self.events: list[RawEvent] = []
+        self.staged = 0  # rows in the staged table
         self.event_lines: list[int] = []
         self.rejects: list[tuple[int, RejectedCall, str]] = []
 
@@ -93,18 +108,30 @@ class _FileLoader:
             self.flush_rejects()
 
     def flush_events(self) -> None:
+        """Append the buffered calls to the file's staged table (deduplicated in finish())."""
         if not self.events:
             return
+        if not self.staged:
+            self.con.execute(f"drop table if exists {STAGED_EVENTS}")
+            self.con.execute(CREATE_STAGED_EVENTS)
         columns = dict(zip(EVENT_COLUMNS, map(list, zip(*self.events))))
         columns["occurred_at"] = pa.array(columns["occurred_at"], pa.timestamp("us"))
         columns["source_line"] = self.event_lines
         stage(self.con, "batch", pa.table(columns))
+        self.con.execute(f"insert into {STAGED_EVENTS} select * from batch")
+        unstage(self.con, "batch")
+        self.staged += len(self.events)
+        self.events, self.event_lines = [], []
+
+    def insert_new_events(self) -> None:
+        if not self.staged:
+            return
         sql = INSERT_NEW_EVENTS.format(columns=", ".join(EVENT_COLUMNS))
         inserted = self.con.execute(sql, self.params).fetchone()[0]
-        unstage(self.con, "batch")
+        self.con.execute(f"drop table {STAGED_EVENTS}")
         self.counts.rows_loaded += inserted
-        self.counts.rows_duplicate += len(self.events) - inserted
-        self.events, self.event_lines = [], []
+        self.counts.rows_duplicate += self.staged - inserted
+        self.staged = 0
 
     def flush_rejects(self) -> None:
         if not self.rejects:
@@ -127,6 +154,7 @@ class _FileLoader:
 
     def finish(self) -> FileLoad:
         self.flush_events()
+        self.insert_new_events()
         self.flush_rejects()
         c = self.counts
         self.con.execute(
