@@ -16,13 +16,11 @@ from typing import Iterable
 
 import pyarrow as pa
 
-from orchestration.ingest.readers import format_of, read_calls
-from orchestration.ingest.segment_spec import RawEvent, RejectedCall, parse_call
+from orchestration.ingest.chunks import EVENT_COLUMNS, Chunk, chunks
+from orchestration.ingest.readers import format_of
 from orchestration.warehouse import Connection, stage, unstage
 
 BATCH_ROWS = 20_000
-
-EVENT_COLUMNS = list(RawEvent._fields)
 
 # The loader streams: DuckDB needs little memory for it, so cap its buffer pool.
 LOADER_MEMORY_LIMIT = "256MB"
@@ -82,46 +80,32 @@ def _reject_id(source_file: str, line: int, payload: str) -> str:
 
 
 class _FileLoader:
-    """Buffers one file's accepted and rejected rows and flushes them in batches."""
+    """Stages one file's accepted rows, writes its rejects, and inserts the new calls at the end."""
 
-    def __init__(self, con: Connection, source_file: str, batch_rows: int):
+    def __init__(self, con: Connection, source_file: str):
         self.con = con
-        self.batch_rows = batch_rows
         self.load_id = uuid.uuid4().hex
         self.started_at = _now()
         self.counts = FileLoad(source_file)
         self.params = [self.load_id, source_file, self.started_at]
-        self.events: list[RawEvent] = []
         self.staged = 0  # rows in the staged table
-        self.event_lines: list[int] = []
-        self.rejects: list[tuple[int, RejectedCall, str]] = []
 
-    def accept(self, line: int, event: RawEvent) -> None:
-        self.events.append(event)
-        self.event_lines.append(line)
-        if len(self.events) >= self.batch_rows:
-            self.flush_events()
+    def add(self, chunk: Chunk) -> None:
+        self.counts.rows_read += chunk.rows_read
+        if chunk.events is not None:
+            self.stage_events(chunk.events)
+        if chunk.rejects:
+            self.insert_rejects(chunk.rejects)
 
-    def reject(self, line: int, rejection: RejectedCall, payload: str) -> None:
-        self.rejects.append((line, rejection, payload))
-        if len(self.rejects) >= self.batch_rows:
-            self.flush_rejects()
-
-    def flush_events(self) -> None:
-        """Append the buffered calls to the file's staged table (deduplicated in finish())."""
-        if not self.events:
-            return
+    def stage_events(self, events: pa.Table) -> None:
+        """Append accepted calls to the file's staged table (deduplicated in finish())."""
         if not self.staged:
             self.con.execute(f"drop table if exists {STAGED_EVENTS}")
             self.con.execute(CREATE_STAGED_EVENTS)
-        columns = dict(zip(EVENT_COLUMNS, map(list, zip(*self.events))))
-        columns["occurred_at"] = pa.array(columns["occurred_at"], pa.timestamp("us"))
-        columns["source_line"] = self.event_lines
-        stage(self.con, "batch", pa.table(columns))
+        stage(self.con, "batch", events)
         self.con.execute(f"insert into {STAGED_EVENTS} select * from batch")
         unstage(self.con, "batch")
-        self.staged += len(self.events)
-        self.events, self.event_lines = [], []
+        self.staged += events.num_rows
 
     def insert_new_events(self) -> None:
         if not self.staged:
@@ -133,29 +117,24 @@ class _FileLoader:
         self.counts.rows_duplicate += self.staged - inserted
         self.staged = 0
 
-    def flush_rejects(self) -> None:
-        if not self.rejects:
-            return
+    def insert_rejects(self, rejects: list[tuple[int, str, str, str]]) -> None:
         source_file = self.params[1]
         rejected = pa.table(
             {
-                "reject_id": [_reject_id(source_file, line, payload) for line, _, payload in self.rejects],
-                "source_line": [line for line, _, _ in self.rejects],
-                "reason_code": [r.code for _, r, _ in self.rejects],
-                "reason": [r.reason for _, r, _ in self.rejects],
-                "payload": [payload for _, _, payload in self.rejects],
+                "reject_id": [_reject_id(source_file, line, payload) for line, _, _, payload in rejects],
+                "source_line": [line for line, _, _, _ in rejects],
+                "reason_code": [code for _, code, _, _ in rejects],
+                "reason": [reason for _, _, reason, _ in rejects],
+                "payload": [payload for _, _, _, payload in rejects],
             }
         )
         stage(self.con, "rejected", rejected)
         self.con.execute(INSERT_NEW_REJECTS, self.params)
         unstage(self.con, "rejected")
-        self.counts.rows_rejected += len(self.rejects)
-        self.rejects = []
+        self.counts.rows_rejected += len(rejects)
 
     def finish(self) -> FileLoad:
-        self.flush_events()
         self.insert_new_events()
-        self.flush_rejects()
         c = self.counts
         self.con.execute(
             "insert into raw.loads values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -164,21 +143,16 @@ class _FileLoader:
         return c
 
 
-def load_file(con: Connection, path: Path, *, batch_rows: int = BATCH_ROWS) -> FileLoad:
-    """Load one file; the raw tables must exist (see orchestration.warehouse.raw_layer)."""
+def load_file(con: Connection, path: Path, *, batch_rows: int = BATCH_ROWS, workers: int | None = None) -> FileLoad:
+    """Load one file; the raw tables must exist (see orchestration.warehouse.raw_layer).
+    `workers`: processes validating a large JSON Lines file (orchestration.ingest.chunks);
+    None chooses by the file's size."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    loader = _FileLoader(con, str(path.resolve()), batch_rows)
-    for line, call, payload in read_calls(path):
-        loader.counts.rows_read += 1
-        if isinstance(call, RejectedCall):
-            loader.reject(line, call, payload)
-            continue
-        try:
-            loader.accept(line, parse_call(call))
-        except RejectedCall as rejection:
-            loader.reject(line, rejection, payload)
+    loader = _FileLoader(con, str(path.resolve()))
+    for chunk in chunks(path, batch_rows, workers):
+        loader.add(chunk)
     return loader.finish()
 
 
