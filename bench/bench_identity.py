@@ -85,27 +85,27 @@ def generate_new_days(customers: int, days: int, extra_days: int, out: Path) -> 
     generate(customers, days + extra_days, 1, out, end=end + timedelta(days=extra_days), write_from=end)
 
 
-def prepare_data(customers: int, days: int, extra_days: int, workdir: Path) -> tuple[Path, Path]:
-    """The first window and the new days, generated when missing. Each is generated into a
-    `.partial` folder and renamed once complete, so a folder that exists is whole."""
-    first = workdir / f"events_{customers}_{days}d"
-    new_days = workdir / f"events_{customers}_new_days"
-    commands = {
-        first: lambda out: [THROUGHLINE, "generate", "--customers", str(customers), "--days", str(days), "--seed", "1", "--end", END, "--out", str(out)],
-        new_days: lambda out: new_days_command(customers, days, extra_days, out),
-    }
-    for folder, command in commands.items():
-        if folder.exists():
-            continue
+def _generate_once(folder: Path, command) -> Path:
+    """Generate into a `.partial` folder renamed once complete: a folder that exists is whole."""
+    if not folder.exists():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         run_step(f"generate {folder.name}", command(partial))
         partial.rename(folder)
-    return first, new_days
+    return folder
+
+
+def ensure_first_window(customers: int, days: int, workdir: Path) -> Path:
+    return _generate_once(workdir / f"events_{customers}_{days}d", lambda out: [
+        THROUGHLINE, "generate", "--customers", str(customers), "--days", str(days), "--seed", "1", "--end", END, "--out", str(out)])
+
+
+def ensure_new_days(customers: int, days: int, extra_days: int, workdir: Path) -> Path:
+    return _generate_once(workdir / f"events_{customers}_new_days", lambda out: new_days_command(customers, days, extra_days, out))
 
 
 def run(customers: int, days: int, extra_days: int, repeat: int, workdir: Path) -> list[StepResult]:
-    first, new_days = prepare_data(customers, days, extra_days, workdir)
+    first, new_days = ensure_first_window(customers, days, workdir), ensure_new_days(customers, days, extra_days, workdir)
     warehouse = workdir / f"identity_{customers}.duckdb"
     loaded = workdir / f"identity_{customers}_loaded.duckdb"
     target = workdir / "dbt_target"

@@ -9,7 +9,8 @@ Setup (not part of the results): the demo data of bench_identity (90 days, then 
 days of the same people, generated when missing), the first window loaded and the phone
 step run, kept as `tick_N_loaded.duckdb`. With `--reuse-loaded` that file is kept after
 the run and, when present, reused instead of loading again (at 1M customers the load takes
-a while and the copy is big); `--setup-only` stops after the setup. Timed, each as its own process:
+a while and the copy is big); `--setup-only` stops after the setup (and keeps that file).
+Timed, each as its own process:
 1. full build: `dbt build --full-refresh` as of the window's end;
 2. tick: the new days loaded (not timed: see the ingest figures), the phone step, then
    `dbt build` two days later;
@@ -62,8 +63,8 @@ def group_seconds(target: Path) -> dict[str, float]:
 def run(customers: int, repeat: int, workdir: Path, reuse_loaded: bool = False, setup_only: bool = False) -> tuple[list[StepResult], str]:
     import bench_identity
 
-    first, new_days = bench_identity.prepare_data(customers, 90, 2, workdir)
     warehouse, loaded = workdir / f"tick_{customers}.duckdb", workdir / f"tick_{customers}_loaded.duckdb"
+    reuse = reuse_loaded and loaded.exists()
     target = workdir / "dbt_target_tick"
     env = {**os.environ, "THROUGHLINE_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
 
@@ -79,10 +80,12 @@ def run(customers: int, repeat: int, workdir: Path, reuse_loaded: bool = False, 
             shutil.copy(source, warehouse)
 
     setup_steps = []
-    if reuse_loaded and loaded.exists():
+    if reuse:
         print(f"  reusing {loaded}", flush=True)
-        fresh_warehouse(loaded)
-    else:
+        if not setup_only:
+            fresh_warehouse(loaded)
+    else:  # the first window is needed only to load it
+        first = bench_identity.ensure_first_window(customers, 90, workdir)
         fresh_warehouse()
         setup_steps.append(run_step("load the first window", [THROUGHLINE, "load", str(first)], env=env))
         setup_steps.append(run_step("phone step", [sys.executable, "-m", "orchestration.phone_numbers"], env=env))
@@ -93,6 +96,7 @@ def run(customers: int, repeat: int, workdir: Path, reuse_loaded: bool = False, 
         else:
             shutil.copy(warehouse, partial)
         partial.rename(loaded)
+    new_days = bench_identity.ensure_new_days(customers, 90, 2, workdir)
     if setup_only:
         return setup_steps, ""
 
