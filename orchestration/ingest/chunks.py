@@ -13,6 +13,7 @@ import atexit
 import os
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import get_context
@@ -101,11 +102,15 @@ def chunks(path: Path, batch_rows: int, workers: int | None = None) -> Iterator[
 
 def _parallel_jsonl(path: Path, batch_rows: int, workers: int) -> Iterator[Chunk]:
     pool, pending, number = _pool(workers), deque(), 1
-    with open_binary(path) as f:
-        while lines := list(islice(f, batch_rows)):
-            pending.append(pool.submit(parse_jsonl_lines, number, lines))
-            number += len(lines)
-            if len(pending) >= 2 * workers:  # bounded: this many chunks in memory at most
-                yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+    try:
+        with open_binary(path) as f:
+            while lines := list(islice(f, batch_rows)):
+                pending.append(pool.submit(parse_jsonl_lines, number, lines))
+                number += len(lines)
+                if len(pending) >= 2 * workers:  # bounded: this many chunks in memory at most
+                    yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        _pools.pop(workers, None)  # a worker died (killed, out of memory): the next file starts a new pool
+        raise
