@@ -3,10 +3,14 @@ tick with nothing new - each the `dbt build` a Dagster tick runs (every model an
 test, but the history checks, which run nightly, and the unit tests, which run in the
 test suite), with the time of each model group.
 
-    python bench/bench_tick.py --customers 100000 [--repeat 3]
+    python bench/bench_tick.py --customers 100000 [--repeat 3] [--reuse-loaded] [--setup-only]
 
-Setup (not timed): the demo data of bench_identity (90 days, then 2 more days of the same
-people), the first window loaded and the phone step run. Timed, each as its own process:
+Setup (not part of the results): the demo data of bench_identity (90 days, then 2 more
+days of the same people, generated when missing), the first window loaded and the phone
+step run, kept as `tick_N_loaded.duckdb`. With `--reuse-loaded` that file is kept after
+the run and, when present, reused instead of loading again (at 1M customers the load takes
+a while and the copy is big); `--setup-only` stops after the setup (and keeps that file).
+Timed, each as its own process:
 1. full build: `dbt build --full-refresh` as of the window's end;
 2. tick: the new days loaded (not timed: see the ingest figures), the phone step, then
    `dbt build` two days later;
@@ -56,14 +60,11 @@ def group_seconds(target: Path) -> dict[str, float]:
     return dict(seconds)
 
 
-def run(customers: int, repeat: int, workdir: Path) -> tuple[list[StepResult], str]:
+def run(customers: int, repeat: int, workdir: Path, reuse_loaded: bool = False, setup_only: bool = False) -> tuple[list[StepResult], str]:
     import bench_identity
 
-    first = workdir / f"events_{customers}_90d"
-    new_days = workdir / f"events_{customers}_new_days"
-    if not new_days.exists():
-        bench_identity.run(customers, 90, 2, 1, workdir)  # generates both windows
     warehouse, loaded = workdir / f"tick_{customers}.duckdb", workdir / f"tick_{customers}_loaded.duckdb"
+    reuse = reuse_loaded and loaded.exists()
     target = workdir / "dbt_target_tick"
     env = {**os.environ, "THROUGHLINE_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
 
@@ -72,16 +73,38 @@ def run(customers: int, repeat: int, workdir: Path) -> tuple[list[StepResult], s
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
-    warehouse.unlink(missing_ok=True)
-    setup([THROUGHLINE, "load", str(first)])
-    setup([sys.executable, "-m", "orchestration.phone_numbers"])
-    shutil.copy(warehouse, loaded)
+    def fresh_warehouse(source: Path | None = None) -> None:
+        for path in (warehouse, Path(f"{warehouse}.wal")):
+            path.unlink(missing_ok=True)
+        if source:
+            shutil.copy(source, warehouse)
+
+    setup_steps = []
+    if reuse:
+        print(f"  reusing {loaded}", flush=True)
+        if not setup_only:
+            fresh_warehouse(loaded)
+    else:  # the first window is needed only to load it
+        first = bench_identity.ensure_first_window(customers, 90, workdir)
+        fresh_warehouse()
+        setup_steps.append(run_step("load the first window", [THROUGHLINE, "load", str(first)], env=env))
+        setup_steps.append(run_step("phone step", [sys.executable, "-m", "orchestration.phone_numbers"], env=env))
+        assert not Path(f"{warehouse}.wal").exists(), "each step closes the warehouse, so it is one file"
+        partial = loaded.with_name(loaded.name + ".partial")  # renamed once whole: a loaded file that exists is complete
+        if setup_only:
+            warehouse.rename(partial)  # nothing runs on it now: no second copy on disk
+        else:
+            shutil.copy(warehouse, partial)
+        partial.rename(loaded)
+    new_days = bench_identity.ensure_new_days(customers, 90, 2, workdir)
+    if setup_only:
+        return setup_steps, ""
 
     steps = {name: StepResult(name, []) for name in ("full build", "tick after ~1% new events", "tick with nothing new")}
     groups: dict[str, list[dict[str, float]]] = defaultdict(list)
     for run_number in range(repeat):
         if run_number:
-            shutil.copy(loaded, warehouse)
+            fresh_warehouse(loaded)
         for name, now, extra in (("full build", START, ("--full-refresh",)), ("tick after ~1% new events", LATER, ()),
                                  ("tick with nothing new", IDLE, ())):
             if name.startswith("tick after"):
@@ -92,7 +115,8 @@ def run(customers: int, repeat: int, workdir: Path) -> tuple[list[StepResult], s
             steps[name].seconds += measured.seconds
             steps[name].peak_rss_mb += measured.peak_rss_mb
             groups[name].append(group_seconds(target))
-    loaded.unlink()
+    if not reuse_loaded:
+        loaded.unlink()
 
     full = steps["full build"]
     for name in ("tick after ~1% new events", "tick with nothing new"):
@@ -117,13 +141,17 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("bench/data"))
+    parser.add_argument("--reuse-loaded", action="store_true", help="keep tick_N_loaded.duckdb, and reuse it when present")
+    parser.add_argument("--setup-only", action="store_true", help="generate and load when missing, then stop")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results, groups = run(args.customers, args.repeat, args.workdir.resolve())
+    results, groups = run(args.customers, args.repeat, args.workdir.resolve(), args.reuse_loaded, args.setup_only)
     print(f"\nMachine: {machine()}\n")
-    print(markdown_table(results))
-    print()
-    print(groups)
+    if results:
+        print(markdown_table(results))
+    if groups:
+        print()
+        print(groups)
 
 
 if __name__ == "__main__":

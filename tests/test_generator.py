@@ -74,6 +74,17 @@ def test_a_customer_does_not_depend_on_how_many_others_there_are(tmp_path):
         assert (tmp_path / "large" / small.name).read_bytes().startswith(small.read_bytes())
 
 
+def test_the_last_days_alone_are_the_same_bytes_as_in_the_whole_run(tmp_path):
+    # The benchmarks take a longer window's new days without writing the rest of it.
+    whole = generate(60, 12, 5, tmp_path / "whole", end=END)
+    tail = generate(60, 12, 5, tmp_path / "tail", end=END, write_from=(END - timedelta(days=2)).date())
+    assert [p.name for p in tail.files] == ["events_2026-02-27.jsonl", "events_2026-02-28.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "tail").iterdir()) == [p.name for p in tail.files]
+    assert _digests(tmp_path / "tail") == {name: digest for name, digest in _digests(tmp_path / "whole").items() if name in
+                                          ("events_2026-02-27.jsonl", "events_2026-02-28.jsonl")}
+    assert 0 < tail.events == len(_read(tmp_path / "tail")) < whole.events
+
+
 def test_summary_matches_files(run):
     summary, calls = run
     assert summary.events == len(calls) == sum(summary.by_event.values())

@@ -193,3 +193,32 @@ def test_loads_table_reconciles(engine, tmp_path):
         rows = con.execute("select rows_read, rows_loaded, rows_duplicate, rows_rejected from raw.loads").fetchall()
     assert len(rows) == 2
     assert all(read == loaded + dup + rejected for read, loaded, dup, rejected in rows)
+
+
+def test_worker_processes_load_a_file_exactly_as_one_process(engine, tmp_path):
+    """Large files are validated by worker processes a chunk of lines at a time
+    (orchestration.ingest.chunks): same rows, same rejects and line numbers, same counts,
+    repeats across chunks included."""
+    from tests.engines import environment, selected
+
+    repeat = call("t1", properties={"revenue": 99})  # a later repeat of t1: the first is kept
+    lines = [json.dumps(c) for c in GOOD] + ["", "   "] + [line for line, _ in BAD] + [json.dumps(repeat)]
+    source = write_jsonl(tmp_path / "mixed.jsonl", lines)
+
+    def load(warehouse: str, **options) -> tuple:
+        with environment(selected(tmp_path / warehouse)), raw_layer() as con:
+            result = load_file(con, source, **options)
+            events = con.execute("select message_id, type, event, name, user_id, anonymous_id, previous_id, occurred_at, "
+                                 "properties, traits, context, source_file, source_line from raw.events order by source_line").fetchall()
+            rejects = con.execute("select reject_id, source_file, source_line, reason_code, reason, payload "
+                                  "from raw.rejects order by source_line").fetchall()
+        return result, events, rejects
+
+    in_workers = load("a.duckdb", workers=2, batch_rows=2)
+    in_process = load("b.duckdb", workers=0)
+
+    assert in_workers == in_process
+    result, events, rejects = in_workers
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_rejected) == (len(GOOD) + len(BAD) + 1, len(GOOD), 1, len(BAD))
+    assert [row[-1] for row in events] == list(range(1, len(GOOD) + 1))  # source_line; the repeat is not stored
+    assert [row[2] for row in rejects] == list(range(len(GOOD) + 3, len(GOOD) + 3 + len(BAD)))  # blank lines keep their numbers

@@ -480,13 +480,16 @@ class GenerationSummary:
 
 
 class _Sink:
-    """The open day files, and the window that decides whether a call is written."""
+    """The open day files, and the window that decides whether a call is written. Days
+    before `write_from_ms` are simulated but not written (nor counted)."""
 
-    def __init__(self, out_dir: Path, start_ms: int, end_ms: int):
+    def __init__(self, out_dir: Path, start_ms: int, end_ms: int, write_from_ms: int | None = None):
         self.start_ms, self.end_ms = start_ms, end_ms
         self.first_day = start_ms // DAY_MS
         last_day = (end_ms - 1) // DAY_MS
-        self.paths = tuple(out_dir / f"events_{_date_text(d)}.jsonl" for d in range(self.first_day, last_day + 1))
+        first_written = max(self.first_day, (write_from_ms or start_ms) // DAY_MS)
+        self.skipped_days = first_written - self.first_day
+        self.paths = tuple(out_dir / f"events_{_date_text(d)}.jsonl" for d in range(first_written, last_day + 1))
         self.files = []
         try:
             for path in self.paths:
@@ -494,7 +497,7 @@ class _Sink:
         except BaseException:
             self.close()
             raise
-        self.writers = tuple(f.write for f in self.files)
+        self.writers = (len,) * self.skipped_days + tuple(f.write for f in self.files)  # len(): takes a line, keeps nothing
         self.counts: dict[str, int] = {}
 
     def close(self) -> None:
@@ -508,7 +511,7 @@ class _DrySink(_Sink):
     def __init__(self, start_ms: int, end_ms: int):
         self.start_ms, self.end_ms = start_ms, end_ms
         self.first_day = start_ms // DAY_MS
-        self.files, self.paths = [], ()
+        self.files, self.paths, self.skipped_days = [], (), 0
         self.writers = tuple(len for _ in range(self.first_day, (end_ms - 1) // DAY_MS + 1))  # len(): takes a line, keeps nothing
         self.counts = {}
 
@@ -626,9 +629,11 @@ class _Customer:
         if self.effects:  # identity is only followed when an effect needs the customer's id
             self._link(call)
         sink = self.sink
-        sink.writers[t // DAY_MS - sink.first_day](_dumps_line(call))
-        counts = sink.counts
-        counts[name] = counts.get(name, 0) + 1
+        day = t // DAY_MS - sink.first_day
+        sink.writers[day](_dumps_line(call))
+        if day >= sink.skipped_days:
+            counts = sink.counts
+            counts[name] = counts.get(name, 0) + 1
 
     # -- identity, as the warehouse will resolve it ------------------------------------
 
@@ -1226,7 +1231,7 @@ def _rehearse(index: int, seed: int | str, sink: _DrySink, effects: tuple[Plante
 
 
 def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: datetime | date | None = None,
-             plant: dict[str, float] | None = None) -> GenerationSummary:
+             plant: dict[str, float] | None = None, write_from: date | None = None) -> GenerationSummary:
     """Write Segment-Spec calls for `customers` people over the `days` before `end`.
 
     The window is [end - days, end); `end` defaults to today's midnight UTC, so pass it
@@ -1237,6 +1242,12 @@ def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: dat
     `plant` ({journey: relative lift}, e.g. {"abandoned_cart": 0.2}) makes that journey's
     treated customers convert 1 + lift times as often as its holdout (PlantedEffect), so
     the measured lift can be checked against a known truth. Off by default.
+
+    `write_from` (a UTC date) writes only the window's days from that one on, byte for
+    byte as the whole run writes them: the later days of a longer window without the
+    disk for the rest (a longer window is another simulation, not an extension, because
+    customers' plans scale with the window, so its first days differ from a shorter
+    run's). The summary counts the written calls.
     """
     if customers < 0:
         raise ValueError("customers must be >= 0")
@@ -1250,7 +1261,8 @@ def generate(customers: int, days: int, seed: int | str, out_dir: Path, end: dat
 
     effects = planted_effects(plant or {})
     began = time.perf_counter()
-    sink = _Sink(out_dir, start_ms, end_ms)
+    write_from_ms = int(_window_end(write_from).timestamp() * 1000) if write_from else None
+    sink = _Sink(out_dir, start_ms, end_ms, write_from_ms)
     customer_ids = []
     try:
         for index in range(customers):

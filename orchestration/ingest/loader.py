@@ -16,24 +16,36 @@ from typing import Iterable
 
 import pyarrow as pa
 
-from orchestration.ingest.readers import format_of, read_calls
-from orchestration.ingest.segment_spec import RawEvent, RejectedCall, parse_call
+from orchestration.ingest.chunks import EVENT_COLUMNS, Chunk, chunks
+from orchestration.ingest.readers import format_of
 from orchestration.warehouse import Connection, stage, unstage
 
 BATCH_ROWS = 20_000
 
-EVENT_COLUMNS = list(RawEvent._fields)
-
 # The loader streams: DuckDB needs little memory for it, so cap its buffer pool.
 LOADER_MEMORY_LIMIT = "256MB"
 
-# Insert only calls whose message_id is new, keeping the first of any repeats in the batch.
-# The batch is staged (orchestration.warehouse.stage); the SQL is the same on every engine.
-INSERT_NEW_EVENTS = """
+# A file's accepted calls are staged in a temporary table, and deduplicated against
+# raw.events once per file: the probe reads every stored message_id (random uuids, so no
+# block can be skipped), which per 20,000-row batch made a load quadratic in the history.
+# The staged table lives in the engine's storage (DuckDB spills it past its memory limit),
+# so memory stays flat whatever the file size. Same SQL on every engine.
+STAGED_EVENTS = "loader_staged_events"
+CREATE_STAGED_EVENTS = f"""
+create temporary table {STAGED_EVENTS} (
+    message_id varchar, type varchar, event varchar, name varchar, user_id varchar, anonymous_id varchar,
+    previous_id varchar, occurred_at timestamp, properties varchar, traits varchar, context varchar, source_line bigint
+)
+"""
+
+# Insert only calls whose message_id is new, keeping the first of any repeats in the file
+# (source_line is unique within a file).
+INSERT_NEW_EVENTS = f"""
 insert into raw.events
-select {columns}, ?, ?, source_line, ?
-from (select *, row_number() over (partition by message_id order by source_line) as repeat_rank from batch) as batch
-where repeat_rank = 1 and not exists (select 1 from raw.events e where e.message_id = batch.message_id)
+select {{columns}}, ?, ?, source_line, ?
+from {STAGED_EVENTS} as staged
+where source_line in (select min(source_line) from {STAGED_EVENTS} group by message_id)
+  and not exists (select 1 from raw.events e where e.message_id = staged.message_id)
 """
 
 INSERT_NEW_REJECTS = """
@@ -68,66 +80,61 @@ def _reject_id(source_file: str, line: int, payload: str) -> str:
 
 
 class _FileLoader:
-    """Buffers one file's accepted and rejected rows and flushes them in batches."""
+    """Stages one file's accepted rows, writes its rejects, and inserts the new calls at the end."""
 
-    def __init__(self, con: Connection, source_file: str, batch_rows: int):
+    def __init__(self, con: Connection, source_file: str):
         self.con = con
-        self.batch_rows = batch_rows
         self.load_id = uuid.uuid4().hex
         self.started_at = _now()
         self.counts = FileLoad(source_file)
         self.params = [self.load_id, source_file, self.started_at]
-        self.events: list[RawEvent] = []
-        self.event_lines: list[int] = []
-        self.rejects: list[tuple[int, RejectedCall, str]] = []
+        self.staged = 0  # rows in the staged table
 
-    def accept(self, line: int, event: RawEvent) -> None:
-        self.events.append(event)
-        self.event_lines.append(line)
-        if len(self.events) >= self.batch_rows:
-            self.flush_events()
+    def add(self, chunk: Chunk) -> None:
+        self.counts.rows_read += chunk.rows_read
+        if chunk.events is not None:
+            self.stage_events(chunk.events)
+        if chunk.rejects:
+            self.insert_rejects(chunk.rejects)
 
-    def reject(self, line: int, rejection: RejectedCall, payload: str) -> None:
-        self.rejects.append((line, rejection, payload))
-        if len(self.rejects) >= self.batch_rows:
-            self.flush_rejects()
+    def stage_events(self, events: pa.Table) -> None:
+        """Append accepted calls to the file's staged table (deduplicated in finish())."""
+        if not self.staged:
+            self.con.execute(f"drop table if exists {STAGED_EVENTS}")
+            self.con.execute(CREATE_STAGED_EVENTS)
+        stage(self.con, "batch", events)
+        self.con.execute(f"insert into {STAGED_EVENTS} select * from batch")
+        unstage(self.con, "batch")
+        self.staged += events.num_rows
 
-    def flush_events(self) -> None:
-        if not self.events:
+    def insert_new_events(self) -> None:
+        if not self.staged:
             return
-        columns = dict(zip(EVENT_COLUMNS, map(list, zip(*self.events))))
-        columns["occurred_at"] = pa.array(columns["occurred_at"], pa.timestamp("us"))
-        columns["source_line"] = self.event_lines
-        stage(self.con, "batch", pa.table(columns))
         sql = INSERT_NEW_EVENTS.format(columns=", ".join(EVENT_COLUMNS))
         inserted = self.con.execute(sql, self.params).fetchone()[0]
-        unstage(self.con, "batch")
+        self.con.execute(f"drop table {STAGED_EVENTS}")
         self.counts.rows_loaded += inserted
-        self.counts.rows_duplicate += len(self.events) - inserted
-        self.events, self.event_lines = [], []
+        self.counts.rows_duplicate += self.staged - inserted
+        self.staged = 0
 
-    def flush_rejects(self) -> None:
-        if not self.rejects:
-            return
+    def insert_rejects(self, rejects: list[tuple[int, str, str, str]]) -> None:
         source_file = self.params[1]
         rejected = pa.table(
             {
-                "reject_id": [_reject_id(source_file, line, payload) for line, _, payload in self.rejects],
-                "source_line": [line for line, _, _ in self.rejects],
-                "reason_code": [r.code for _, r, _ in self.rejects],
-                "reason": [r.reason for _, r, _ in self.rejects],
-                "payload": [payload for _, _, payload in self.rejects],
+                "reject_id": [_reject_id(source_file, line, payload) for line, _, _, payload in rejects],
+                "source_line": [line for line, _, _, _ in rejects],
+                "reason_code": [code for _, code, _, _ in rejects],
+                "reason": [reason for _, _, reason, _ in rejects],
+                "payload": [payload for _, _, _, payload in rejects],
             }
         )
         stage(self.con, "rejected", rejected)
         self.con.execute(INSERT_NEW_REJECTS, self.params)
         unstage(self.con, "rejected")
-        self.counts.rows_rejected += len(self.rejects)
-        self.rejects = []
+        self.counts.rows_rejected += len(rejects)
 
     def finish(self) -> FileLoad:
-        self.flush_events()
-        self.flush_rejects()
+        self.insert_new_events()
         c = self.counts
         self.con.execute(
             "insert into raw.loads values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -136,21 +143,16 @@ class _FileLoader:
         return c
 
 
-def load_file(con: Connection, path: Path, *, batch_rows: int = BATCH_ROWS) -> FileLoad:
-    """Load one file; the raw tables must exist (see orchestration.warehouse.raw_layer)."""
+def load_file(con: Connection, path: Path, *, batch_rows: int = BATCH_ROWS, workers: int | None = None) -> FileLoad:
+    """Load one file; the raw tables must exist (see orchestration.warehouse.raw_layer).
+    `workers`: processes validating a large JSON Lines file (orchestration.ingest.chunks);
+    None chooses by the file's size."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    loader = _FileLoader(con, str(path.resolve()), batch_rows)
-    for line, call, payload in read_calls(path):
-        loader.counts.rows_read += 1
-        if isinstance(call, RejectedCall):
-            loader.reject(line, call, payload)
-            continue
-        try:
-            loader.accept(line, parse_call(call))
-        except RejectedCall as rejection:
-            loader.reject(line, rejection, payload)
+    loader = _FileLoader(con, str(path.resolve()))
+    for chunk in chunks(path, batch_rows, workers):
+        loader.add(chunk)
     return loader.finish()
 
 

@@ -56,24 +56,31 @@ def read_calls(path: Path) -> Iterator[Row]:
     return _read_parquet(path)
 
 
-def _open_binary(path: Path):
+def open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
 def _read_jsonl(path: Path) -> Iterator[Row]:
-    with _open_binary(path) as lines:
+    with open_binary(path) as lines:
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            try:
-                yield number, orjson.loads(line), text[:PAYLOAD_LIMIT]
-            except orjson.JSONDecodeError as error:
-                yield number, RejectedCall("broken_json", f"line is not valid JSON: {error}"), text[:PAYLOAD_LIMIT]
+            row = jsonl_row(number, line)
+            if row is not None:
+                yield row
+
+
+def jsonl_row(number: int, line: bytes) -> Row | None:
+    """One line of a JSON Lines file; None for a blank line (skipped, though it keeps its number)."""
+    if not line.strip():
+        return None
+    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+    try:
+        return number, orjson.loads(line), text[:PAYLOAD_LIMIT]
+    except orjson.JSONDecodeError as error:
+        return number, RejectedCall("broken_json", f"line is not valid JSON: {error}"), text[:PAYLOAD_LIMIT]
 
 
 def _read_csv(path: Path) -> Iterator[Row]:
-    with _open_binary(path) as raw:
+    with open_binary(path) as raw:
         reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
         for record in reader:
             text = ",".join(v for v in record.values() if isinstance(v, str))[:PAYLOAD_LIMIT]
