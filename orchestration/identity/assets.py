@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.phone_numbers import PHONE_NUMBERS_TABLE, normalise_new_phone_numbers
+from orchestration.phone_numbers import PHONE_NUMBERS_TABLE, PHONE_STEP_MEMORY_LIMIT, normalise_new_phone_numbers
 from orchestration.warehouse import connect
 
 
@@ -14,7 +14,7 @@ from orchestration.warehouse import connect
     description="Phones of identify traits parsed to E.164 with `phonenumbers`; a lookup the identity models join to.",
 )
 def phone_numbers() -> dg.MaterializeResult:
-    con = connect()
+    con = connect(memory_limit=PHONE_STEP_MEMORY_LIMIT)
     try:
         counts = normalise_new_phone_numbers(con)
         total = con.execute(f"select count(*) from {PHONE_NUMBERS_TABLE}").fetchone()[0]
