@@ -34,12 +34,17 @@
 {%- endmacro %}
 
 {#- For a model downstream of the journey models, incremental per customer (append, with
-    delete_redecided_customers() as its pre-hook): the customers some journey re-decided
-    since this model's last run. The watermark is read before the hook deletes anything. -#}
-{% macro redecided_customers() -%}
-    select customer_id
+    delete_redecided_customers() as its pre-hook): the candidate rows some journey
+    re-decided since this model's last run, found by `computed_at` alone (the engine skips
+    the rest), and their customers. The watermark is read before the hook deletes anything. -#}
+{% macro redecided_rows() -%}
+    select *
     from {{ ref('journey_candidates') }}
     where computed_at > {{ incremental_watermark('computed_at') }}
+{%- endmacro %}
+
+{% macro redecided_customers() -%}
+    select customer_id from ({{ redecided_rows() }}) as redecided
 {%- endmacro %}
 
 {% macro delete_redecided_customers() -%}
@@ -48,20 +53,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The same per journey, for a model whose rows each belong to one journey
-    (journey_instances): the (journey, customer) pairs re-decided since its last run are
-    exactly the candidate rows computed since, which the engine finds by `computed_at`
-    alone, without reading the rest. -#}
-{% macro redecided_rows() -%}
-    select *
-    from {{ ref('journey_candidates') }}
-    where computed_at > {{ incremental_watermark('computed_at') }}
-{%- endmacro %}
-
+{#- The same per journey and customer, for a model whose rows each belong to one journey
+    (journey_instances): the re-decided (journey, customer) pairs are exactly the rows
+    redecided_rows() returns. -#}
 {% macro delete_redecided_journey_customers() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where journey || ':' || customer_id in (select journey || ':' || customer_id from ({{ redecided_rows() }}) as redecided)
     {%- endif -%}
 {%- endmacro %}
-
