@@ -33,10 +33,10 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
 
-{#- For a model downstream of the journey models, incremental per customer (append, with
-    delete_redecided_customers() as its pre-hook): the candidate rows some journey
-    re-decided since this model's last run, found by `computed_at` alone (the engine skips
-    the rest), and their customers. The watermark is read before the hook deletes anything. -#}
+{#- For a model downstream of the journey models, incremental per customer (the
+    changed_rows strategy below): the candidate rows some journey re-decided since this
+    model's last run, found by `computed_at` alone (the engine skips the rest), and their
+    customers. The watermark is read before anything is written. -#}
 {% macro redecided_rows() -%}
     select *
     from {{ ref('journey_candidates') }}
@@ -47,18 +47,47 @@
     select customer_id from ({{ redecided_rows() }}) as redecided
 {%- endmacro %}
 
-{% macro delete_redecided_customers() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where customer_id in ({{ redecided_customers() }})
-    {%- endif -%}
+{#- The models downstream of the journey models (journey_instances, journey_decisions) are
+    incremental per customer with this strategy (incremental_strategy='changed_rows'): the
+    temp table holds the re-decided customers' rows, and only the rows that came out
+    different replace the stored ones. Most of a re-decided customer's rows are the same
+    as before (their history, a decision that still stands): left where they are, they
+    cost no delete, no insert, and no vacuum of scattered deletes at DuckDB's next
+    checkpoint. Config: `unique_key`, the row's id; `redecided_by`, 'customer' or
+    'journey_customer' (whose rows the run decides again); `compare_excluding`, the
+    columns that say when a row was computed rather than what it says. A stored row
+    keeps its own values of those. -#}
+{% macro get_incremental_changed_rows_sql(arg_dict) -%}
+    {%- set stored = arg_dict['target_relation'] -%}
+    {%- set fresh = arg_dict['temp_relation'] -%}
+    {%- set key = adapter.quote(arg_dict['unique_key']) -%}
+    {%- set excluded = config.get('compare_excluding', []) + [arg_dict['unique_key']] -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    delete from {{ stored }} as stored
+    where {{ redecided_scope(config.get('redecided_by'), 'stored') }}
+      and not exists (
+          select 1 from {{ fresh }} as fresh
+          where fresh.{{ key }} = stored.{{ key }}
+          {%- for column in arg_dict['dest_columns'] if column.name not in excluded %}
+            and fresh.{{ column.quoted }} is not distinct from stored.{{ column.quoted }}
+          {%- endfor %}
+      );
+
+    insert into {{ stored }} ({{ columns }})
+    select {{ columns }} from {{ fresh }} as fresh
+    where not exists (select 1 from {{ stored }} as stored where stored.{{ key }} = fresh.{{ key }})
 {%- endmacro %}
 
-{#- The same per journey and customer, for a model whose rows each belong to one journey
-    (journey_instances): the re-decided (journey, customer) pairs are exactly the rows
-    redecided_rows() returns. -#}
-{% macro delete_redecided_journey_customers() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where journey || ':' || customer_id in (select journey || ':' || customer_id from ({{ redecided_rows() }}) as redecided)
+{#- Whether a stored row belongs to what this run decides again: its customer, or its
+    customer in its journey (a model whose rows each belong to one journey). -#}
+{% macro redecided_scope(redecided_by, alias) -%}
+    {%- if redecided_by == 'customer' -%}
+        {{ alias }}.customer_id in ({{ redecided_customers() }})
+    {%- elif redecided_by == 'journey_customer' -%}
+        {{ alias }}.journey || ':' || {{ alias }}.customer_id in (
+            select journey || ':' || customer_id from ({{ redecided_rows() }}) as redecided
+        )
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("changed_rows: set redecided_by to 'customer' or 'journey_customer', not " ~ redecided_by) }}
     {%- endif -%}
 {%- endmacro %}

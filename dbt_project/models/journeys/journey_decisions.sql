@@ -1,7 +1,9 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_redecided_customers() }}",
+    incremental_strategy='changed_rows',
+    unique_key='action_id',
+    redecided_by='customer',
+    compare_excluding=['decided_at', 'computed_at'],
 ) }}
 
 -- Every candidate action at now with its outcome and why: due (to send now), deferred

@@ -1,7 +1,9 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_redecided_journey_customers() }}",
+    incremental_strategy='changed_rows',
+    unique_key='instance_id',
+    redecided_by='journey_customer',
+    compare_excluding=['computed_at'],
 ) }}
 
 -- One row per journey instance: who entered which journey when, in which arm, and how
