@@ -16,14 +16,12 @@ was not delivered; otherwise marked `unknown`, never blindly resent.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -317,30 +315,6 @@ class MessageSync:
             message["fields"] = message_fields(self.spec, message, message["parts"])
         return messages, failures
 
-    def render_lazily(self) -> Iterator[tuple[dict[str, Any], bool]]:
-        """(message or failure, rendered?) for the actions the ledger never saw, rendered one
-        at a time: render_due_actions' query (run once, here) and its rendering, so a run
-        renders the next batch while one is on the wire instead of every message before the
-        first send. tests/syncs/test_messages.py checks both give the same messages."""
-        from orchestration.journeys.messages import RenderFailure, render, template_variables
-
-        templates = self.templates()
-        cursor = self.store.con.execute(
-            f"select a.*, to_json(c) as customer from {self.store.unrecorded_actions(self.spec)} as a "
-            "left join marts.dim_customers as c on c.customer_id = a.customer_id order by a.action_id")
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()  # all now: the connection writes the ledger between batches
-        for row in rows:
-            action = dict(zip(columns, row))
-            customer = json.loads(action.pop("customer") or "{}")
-            outcome = render(templates.get(action["template"], {}), action["channel"], template_variables(action, customer))
-            if isinstance(outcome, RenderFailure):
-                yield {**action, "reason_code": outcome.reason_code, "reason": outcome.reason}, False
-            else:
-                message = {**action, "parts": outcome.parts}
-                message["fields"] = message_fields(self.spec, message, outcome.parts)
-                yield message, True
-
     def resolution(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(intents to resend as they were, intents to mark unknown) from earlier runs."""
         pending = self.store.pending_intents(self.spec)
@@ -390,51 +364,24 @@ class MessageSync:
             context = self.store.ledger_context([i["action_id"] for i in intents])
             self._deliver(destination, batch_id, [{**context[i["action_id"]], "fields": i["fields"]} for i in intents], report)
 
+        messages, failures = self.render()
+        if failures:
+            with self.store.transaction():
+                record_render_failures(self.store.con, failures)
+            report.counts["suppressed"] += len(failures)
         size = self.batch_size()
-        due = self.render_lazily()
-
-        def next_batch() -> list[dict[str, Any]]:
-            """The next `size` rendered messages; render failures on the way are suppressed in the ledger."""
-            batch, failures = [], []
-            for item, rendered in due:
-                (batch if rendered else failures).append(item)
-                if len(batch) == size:
-                    break
-            if failures:
-                with self.store.transaction():
-                    record_render_failures(self.store.con, failures)
-                report.counts["suppressed"] += len(failures)
-            return batch
-
-        batch = next_batch()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="messages-send") as sender:
-            while batch:
-                batch_id = hashlib.sha256("\x00".join([self.spec.name, *(m["action_id"] for m in batch)]).encode()).hexdigest()[:24]
-                self.store.write_intents(self.spec, batch_id, batch, self.clock())
-                crash_point("intents_written")
-                following: list[list[dict[str, Any]]] = []
-                # the next batch is rendered while this one is on the wire; its intents wait for this one's acknowledgement
-                self._deliver(destination, batch_id, batch, report, meanwhile=lambda: following.append(next_batch()), sender=sender)
-                batch = following[0]
+        for start in range(0, len(messages), size):
+            batch = messages[start:start + size]
+            batch_id = hashlib.sha256("\x00".join([self.spec.name, *(m["action_id"] for m in batch)]).encode()).hexdigest()[:24]
+            self.store.write_intents(self.spec, batch_id, batch, self.clock())
+            crash_point("intents_written")
+            self._deliver(destination, batch_id, batch, report)
         report.plan["unresolved"] = self.store.unresolved(self.spec)
 
-    def _deliver(self, destination: Destination, batch_id: str, actions: list[dict[str, Any]], report: SyncReport,
-                 meanwhile: Callable[[], None] | None = None, sender: ThreadPoolExecutor | None = None) -> None:
-        """Send one batch whose intents are written, and acknowledge it. With a `sender`
-        thread, `meanwhile` runs here while the batch is on the wire; it must not touch this
-        batch's intents, and if it fails the batch is still acknowledged first."""
+    def _deliver(self, destination: Destination, batch_id: str, actions: list[dict[str, Any]], report: SyncReport) -> None:
         records = [Record(a["action_id"], a["fields"]) for a in actions]
-        failed: Exception | None = None
         try:
-            if sender is None or meanwhile is None:
-                result = destination.write(Operation.SEND_MESSAGES, records)
-            else:
-                sending = sender.submit(destination.write, Operation.SEND_MESSAGES, records)
-                try:
-                    meanwhile()
-                except Exception as error:  # noqa: BLE001 - raised once the batch is acknowledged
-                    failed = error
-                result = sending.result()
+            result = destination.write(Operation.SEND_MESSAGES, records)
         except AuthenticationError as error:
             # Refused before delivery: what completed is acknowledged, the rest is provably unsent.
             done = {r.key: r for r in (error.partial.results if error.partial else [])}
@@ -447,8 +394,6 @@ class MessageSync:
         report.counts["retried"] += result.retries
         self._acknowledge(actions, {r.key: r for r in result.results}, report)
         crash_point("acknowledged")
-        if failed is not None:
-            raise failed
 
     def _acknowledge(self, actions: list[dict[str, Any]], results: dict[str, Any], report: SyncReport,
                      unsent_reason: str | None = None) -> None:

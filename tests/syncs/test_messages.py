@@ -53,27 +53,7 @@ def test_braze_push_carries_the_rendered_parts_and_the_action_id(engine, local):
     assert deliveries(local, "braze") == {a: 1 for a in actions}
 
 
-def test_a_run_renders_as_render_due_actions_does(engine, local):
-    """The run renders one batch ahead (render_lazily); it must give render_due_actions'
-    messages and failures, in the same order, with the same fields."""
-    from orchestration.journeys.messages import render_due_actions
-    from orchestration.syncs.runner import MessageSync, RunOptions
-    from orchestration.syncs.store import SyncStore
-
-    write_actions("twilio", 30, bad={4, 17})
-    spec = message_spec("twilio")
-    with raw_layer() as con:
-        sync = MessageSync(spec, SyncStore(con), RunOptions())
-        lazily = list(sync.render_lazily())
-        messages, failures = sync.render()
-        expected_messages, expected_failures = render_due_actions(con, sync.templates(), relation=sync.store.unrecorded_actions(spec))
-    assert [item for item, rendered in lazily if rendered] == messages
-    assert [item for item, rendered in lazily if not rendered] == expected_failures == failures
-    assert [m["action_id"] for m in messages] == [m["action_id"] for m in expected_messages] and len(messages) == 28
-    assert all(m["fields"]["text"] and m["fields"]["phone"] for m in messages)
-
-
-def test_batches_after_the_first_are_rendered_while_one_is_sent(engine, local):
+def test_render_failures_do_not_break_the_batches(engine, local):
     """Batches of 10 with render failures among them: every message sent once, in batches of
     exactly 10 (the intents show the batches), failures suppressed."""
     actions = write_actions("twilio", 45, bad={0, 12, 44})
