@@ -188,3 +188,30 @@ def test_a_batch_of_warehouse_digests_is_sent_as_it_is(meta, meta_server):
     result = meta.write(Operation.ADD_AUDIENCE_MEMBERS, records, target=audience)
     assert result.counts()["accepted"] == 50
     assert meta_server.members(audience) == {email_hash(i) for i in range(50)}
+
+
+def test_batches_are_sent_back_to_back_while_the_caller_acknowledges(meta, meta_server):
+    """Two batches queue behind the one being acknowledged: a slow caller does not hold up
+    the requests, which still go out one at a time and in order."""
+    audience = meta_server.create_audience()
+    answered = []
+    for part in meta.write_stream(Operation.ADD_AUDIENCE_MEMBERS, people(40_000), target=audience):
+        if not answered:
+            import time
+
+            time.sleep(1.0)  # a slow acknowledgement of the first batch
+        answered.append(len(part.results))
+    assert answered == [10_000] * 4
+    (_, state), = meta_server.sessions.items()
+    assert state == {"seqs": {1, 2, 3, 4}, "last": True}
+    times = [r.at for r in meta_server.requests_to(f"/v25.0/{audience}/users")]
+    assert times == sorted(times) and len(times) == 4
+    assert times[2] - times[0] < 1.0, "batches 2 and 3 went out while batch 1 was being acknowledged"
+
+
+def test_nothing_more_is_sent_after_a_batch_is_refused(meta, meta_server):
+    audience = meta_server.create_audience()
+    meta_server.access_token = "revoked"
+    with pytest.raises(AuthenticationError):
+        list(meta.write_stream(Operation.ADD_AUDIENCE_MEMBERS, people(40_000), target=audience))
+    assert len(meta_server.requests_to(f"/v25.0/{audience}/users")) == 1, "the queued batches never left"
