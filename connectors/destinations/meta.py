@@ -247,7 +247,7 @@ def _session_batches(
         current = following
 
 
-def _read_answer(response: Any, records: Sequence[Record], rows: list[list[str]]) -> list[RecordResult]:
+def _read_answer(response: Any, records: Sequence[Record], rows: Sequence[Sequence[str]]) -> list[RecordResult]:
     body = response.json() if response.content else {}
     if response.status_code >= 400:
         error = body.get("error", {}) if isinstance(body, dict) else {}

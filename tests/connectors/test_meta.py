@@ -1,6 +1,7 @@
 """Meta Custom Audiences contract tests against the local Graph API server."""
 
 import json
+import time
 
 import pytest
 
@@ -197,8 +198,6 @@ def test_batches_are_sent_back_to_back_while_the_caller_acknowledges(meta, meta_
     answered = []
     for part in meta.write_stream(Operation.ADD_AUDIENCE_MEMBERS, people(40_000), target=audience):
         if not answered:
-            import time
-
             time.sleep(1.0)  # a slow acknowledgement of the first batch
         answered.append(len(part.results))
     assert answered == [10_000] * 4
