@@ -234,6 +234,7 @@ def run(sizes: list[int], messages: int, repeat: int, workdir: Path, percent: fl
     from connectors.vendor_servers import MetaServer, TwilioServer
     from connectors.vendor_servers.meta import DEMO_AUDIENCE
 
+    load_before = os.getloadavg()  # the machine is shared: every figure goes with its load
     workdir.mkdir(parents=True, exist_ok=True)
     warehouse = workdir / "bench_syncs.duckdb"
     for path in (warehouse, Path(f"{warehouse}.wal")):
@@ -283,6 +284,8 @@ def run(sizes: list[int], messages: int, repeat: int, workdir: Path, percent: fl
     for name, result in ((f"after {percent:g}% changed ({changed:,} members)", again), ("with nothing changed", idle)):
         lines.append(f"| {name} | {result['seconds']:.2f} | {result['peak_mb']:.0f} | {result['added']:,} | "
                      f"{result['removed']:,} | {result['changed']:,} |")
+    load = lambda values: " / ".join(f"{v:.2f}" for v in values)  # noqa: E731
+    lines += ["", f"Load average (1 / 5 / 15 min): {load(load_before)} before, {load(os.getloadavg())} after."]
     return "\n".join(lines)
 
 

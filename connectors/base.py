@@ -26,9 +26,10 @@ from __future__ import annotations
 import enum
 import itertools
 import json
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -193,6 +194,10 @@ class AuthenticationError(DestinationError):
     partial: WriteResult | None = None
 
 
+class _NotSent(Exception):
+    """A queued batch that was not sent: an earlier one failed or the caller stopped."""
+
+
 class UnsupportedOperation(DestinationError):
     def __init__(self, operation: Operation) -> None:
         super().__init__(f"operation {operation.value!r} is not supported by this destination")
@@ -235,7 +240,8 @@ class Destination(ABC):
         self, operation: Operation, records: Iterable[Record], *, target: str | None = None
     ) -> Iterator[WriteResult]:
         """Deliver batch by batch: yields one ``WriteResult`` per vendor batch as soon
-        as the vendor answered it. Only the batch in flight and the next are held in memory. On bad
+        as the vendor answered it. At most three batches are held in memory (one answered, one on the
+        wire, one queued) and the caller's iterator is read one batch ahead. On bad
         credentials raises ``AuthenticationError`` (``partial`` = the failed batch's costs)."""
         self.capabilities.limits(operation)  # raises UnsupportedOperation, before any work
         if operation in self.capabilities.needs_target and not target:
@@ -243,19 +249,35 @@ class Destination(ABC):
         return self._stream(operation, records, target)
 
     def _stream(self, operation: Operation, records: Iterable[Record], target: str | None) -> Iterator[WriteResult]:
-        # One batch in flight while the next one is read and prepared (``batches`` pulls
-        # from the caller's iterator, often the warehouse): the vendor's answer time
-        # overlaps our own work. Requests still go out one at a time and in order, and
-        # a batch is yielded once its answer is in, so the caller's ledger is unchanged.
+        # A bounded pipeline on one sender thread. Batches are read and prepared here
+        # (``batches`` pulls from the caller's iterator, often the warehouse) and queued; a
+        # batch is yielded once its answer is in and two more are queued behind it, so while
+        # the caller acknowledges it (a commit, now and then a checkpoint) the sender goes
+        # from one answer straight to the next request and the wire is not left idle.
+        # Requests still go out one at a time and in order; after a failed batch nothing
+        # more is sent.
+        stopped = threading.Event()
+
+        def send(batch: Sequence[Record]) -> WriteResult:
+            if stopped.is_set():
+                raise _NotSent
+            try:
+                return self._send(operation, batch, target)
+            except BaseException:
+                stopped.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-send") as sender:
-            in_flight: Future[WriteResult] | None = None
-            for batch in self.batches(operation, records):
-                answered = in_flight.result() if in_flight else None
-                in_flight = sender.submit(self._send, operation, batch, target)
-                if answered:
-                    yield answered  # the caller acknowledges it while the next batch is sent
-            if in_flight:
-                yield in_flight.result()
+            in_flight: deque[Future[WriteResult]] = deque()
+            try:
+                for batch in self.batches(operation, records):
+                    in_flight.append(sender.submit(send, batch))
+                    if len(in_flight) > 2:
+                        yield in_flight.popleft().result()  # acknowledged while the next two are sent
+                while in_flight:
+                    yield in_flight.popleft().result()
+            finally:
+                stopped.set()  # the caller stopped early or a batch failed: the queued batch is not sent
 
     def _send(self, operation: Operation, batch: Sequence[Record], target: str | None) -> WriteResult:
         started = time.monotonic()

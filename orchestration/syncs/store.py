@@ -162,10 +162,16 @@ class SyncStore:
         return Plan(kind, current, state, {s: counts.get(s, 0) for s in (*REMOVE_STEPS, *ADD_STEPS)}, skipped)
 
     def plan_rows(self, steps: Sequence[str], page: int = 10_000) -> Iterator[tuple[str, str, dict, int]]:
-        """(step, member key, fields, seq) of the plan, in order, a page at a time. A page is a
-        range of seq: the plan is stored in seq order, so DuckDB reads only the row groups
-        holding it and a page costs the same at any audience size (an offset or a top-N
-        would scan the plan once per page). The steps asked for are contiguous in seq."""
+        """(step, member key, fields, seq) of the plan, in order (see plan_pages)."""
+        for page_rows in self.plan_pages(steps, page):
+            for step, member_key, fields, seq in page_rows:
+                yield step, member_key, orjson.loads(fields), seq
+
+    def plan_pages(self, steps: Sequence[str], page: int = 10_000) -> Iterator[list[tuple[str, str, str, int]]]:
+        """(step, member key, fields JSON text, seq) of the plan, in order, a page at a time. A
+        page is a range of seq: the plan is stored in seq order, so DuckDB reads only the row
+        groups holding it and a page costs the same at any audience size (an offset or a
+        top-N would scan the plan once per page). The steps asked for are contiguous in seq."""
         marks = ", ".join("?" for _ in steps)
         wanted = f"step in ({marks}) and refused_before = 0"
         first, end = self.con.execute(f"select min(seq), max(seq) from {PLAN} where {wanted}", list(steps)).fetchone()
@@ -176,8 +182,8 @@ class SyncStore:
                 f"select step, member_key, fields, seq from {PLAN} where seq >= ? and seq < ? and {wanted} order by seq",
                 [start, start + page, *steps],
             ).fetchall()
-            for step, member_key, fields, seq in rows:
-                yield step, member_key, orjson.loads(fields), seq
+            if rows:
+                yield rows
 
     def acknowledge(self, spec: SyncSpec, steps: Sequence[str], accepted: list[str], at: datetime,
                     seqs: tuple[int, int] | None = None, *, known: list[str] | None = None,

@@ -1,6 +1,7 @@
 """Meta Custom Audiences contract tests against the local Graph API server."""
 
 import json
+import time
 
 import pytest
 
@@ -157,3 +158,59 @@ def test_over_10000_rows_is_refused_by_the_server(meta_server):
     answer = requests.post(f"{meta_server.base_url}/v25.0/{audience}/users", json=body, timeout=10)
     assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
     assert json.dumps(rows[0]) not in answer.text
+
+
+def test_digests_pass_through_a_column_at_a_time_and_raw_values_are_still_hashed(meta, meta_server):
+    """A batch mixing warehouse digests, raw values, upper-case digests and unusable values: each
+    row gets exactly what hashing it alone gives, and a row with nothing usable never leaves."""
+    audience = meta_server.create_audience()
+    digest = email_hash(7)
+    records = [
+        Record("digest", {"email": digest, "phone": hash_identifier("phone", "+14155550007", Platform.META)}),
+        Record("raw", {"email": " Person8@Example.com", "phone": "+1 415 555 0008"}),
+        Record("upper", {"email": email_hash(9).upper()}),
+        Record("half", {"email": "not-an-address", "phone": "+14155550010"}),
+        Record("nobody", {"email": "not-an-address", "first_name": ""}),
+    ]
+    result = meta.write(Operation.ADD_AUDIENCE_MEMBERS, records, target=audience)
+    by_key = {r.key: r for r in result.results}
+    assert [r.key for r in result.results] == [r.key for r in records]
+    assert by_key["nobody"].status is RecordStatus.REJECTED and "email: not an email address" in by_key["nobody"].reason
+    assert all(by_key[k].status is RecordStatus.ACCEPTED for k in ("digest", "raw", "upper", "half"))
+    phone_10 = hash_identifier("phone", "+14155550010", Platform.META)
+    assert meta_server.members(audience) == {digest, email_hash(8), email_hash(9), phone_10}
+    assert result.requests == 1 and meta_server.rows_applied == 4, "the unusable row never left"
+
+
+def test_a_batch_of_warehouse_digests_is_sent_as_it_is(meta, meta_server):
+    audience = meta_server.create_audience()
+    records = [Record(f"m-{i}", {"email": email_hash(i), "first_name": hash_identifier("first_name", "ada", Platform.META)})
+               for i in range(50)]
+    result = meta.write(Operation.ADD_AUDIENCE_MEMBERS, records, target=audience)
+    assert result.counts()["accepted"] == 50
+    assert meta_server.members(audience) == {email_hash(i) for i in range(50)}
+
+
+def test_batches_are_sent_back_to_back_while_the_caller_acknowledges(meta, meta_server):
+    """Two batches queue behind the one being acknowledged: a slow caller does not hold up
+    the requests, which still go out one at a time and in order."""
+    audience = meta_server.create_audience()
+    answered = []
+    for part in meta.write_stream(Operation.ADD_AUDIENCE_MEMBERS, people(40_000), target=audience):
+        if not answered:
+            time.sleep(1.0)  # a slow acknowledgement of the first batch
+        answered.append(len(part.results))
+    assert answered == [10_000] * 4
+    (_, state), = meta_server.sessions.items()
+    assert state == {"seqs": {1, 2, 3, 4}, "last": True}
+    times = [r.at for r in meta_server.requests_to(f"/v25.0/{audience}/users")]
+    assert times == sorted(times) and len(times) == 4
+    assert times[2] - times[0] < 1.0, "batches 2 and 3 went out while batch 1 was being acknowledged"
+
+
+def test_nothing_more_is_sent_after_a_batch_is_refused(meta, meta_server):
+    audience = meta_server.create_audience()
+    meta_server.access_token = "revoked"
+    with pytest.raises(AuthenticationError):
+        list(meta.write_stream(Operation.ADD_AUDIENCE_MEMBERS, people(40_000), target=audience))
+    assert len(meta_server.requests_to(f"/v25.0/{audience}/users")) == 1, "the queued batches never left"

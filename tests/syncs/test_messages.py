@@ -51,3 +51,15 @@ def test_braze_push_carries_the_rendered_parts_and_the_action_id(engine, local):
     actions = write_actions("braze", 60)
     run_sync(message_spec("braze"))
     assert deliveries(local, "braze") == {a: 1 for a in actions}
+
+
+def test_render_failures_do_not_break_the_batches(engine, local):
+    """Batches of 10 with render failures among them: every message sent once, in batches of
+    exactly 10 (the intents show the batches), failures suppressed."""
+    actions = write_actions("twilio", 45, bad={0, 12, 44})
+    report = run_sync(message_spec("twilio", batch_size=10))
+    assert (report.tally()["sent"], report.tally()["suppressed"]) == (42, 3)
+    assert deliveries(local, "twilio") == {a: 1 for i, a in enumerate(actions) if i not in (0, 12, 44)}
+    with raw_layer() as con:
+        sizes = [n for (n,) in con.execute("select count(*) from raw.delivery_intents group by batch_id order by min(action_id)").fetchall()]
+    assert sizes == [10, 10, 10, 10, 2]
