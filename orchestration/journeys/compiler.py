@@ -160,6 +160,16 @@ def _variant_sql(journey: Journey, step: Step) -> dict:
     return {"variant_sql": "case " + " ".join(cases) + " end", "template_sql": f"case t.variant_{step.id} {templates} end"}
 
 
+def _recent_lookback_seconds(journey: Journey) -> int:
+    """How far before the last run an incremental run reads events to find new entries:
+    an entry counted within a window, or an inactivity period, reaches back that far."""
+    if journey.entry.kind == "event" and journey.entry.count > 1:
+        return journey.entry.within.seconds
+    if journey.entry.kind == "inactivity":
+        return journey.entry.inactive_for.seconds
+    return 0
+
+
 def render_journey(journey: Journey, policies: Policies, catalog: Catalog) -> str:
     events = set(journey.events_used())
     entry_where = event_filter(journey.entry.event.where, "properties") if journey.entry.event and journey.entry.event.where else None
@@ -188,6 +198,7 @@ def render_journey(journey: Journey, policies: Policies, catalog: Catalog) -> st
         timeouts=[s for s in timeline if s["kind"] == "wait_until" and journey.steps[s["index"] - 1].on_timeout == "exit"],
         last_step_id=last_step.id,
         uses_segments=journey.entry.kind == "segment" or bool(journey.segment_left),
+        recent_lookback_seconds=_recent_lookback_seconds(journey),
     )
     # The model's rows remember the definition they were decided under: a run under a
     # changed definition re-decides every customer instead of only the changed ones.
