@@ -1,6 +1,9 @@
 -- What to send now: the due decisions, with what the sync layer needs to render and
 -- deliver them. action_id is deterministic (journey, customer, instance, step), so a
 -- retried tick proposes the same ids and the ledger keeps each one to a single send.
+-- A view: always exactly the due rows of journey_decisions, with nothing to rebuild.
+{{ config(materialized='view') }}
+
 with decisions as (
     select * from {{ ref('journey_decisions') }}
     where status = 'due'
