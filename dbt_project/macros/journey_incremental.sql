@@ -48,15 +48,16 @@
 {%- endmacro %}
 
 {#- The models downstream of the journey models (journey_instances, journey_decisions) are
-    incremental per customer with this strategy (incremental_strategy='changed_rows'): the
-    temp table holds the re-decided customers' rows, and only the rows that came out
-    different replace the stored ones. Most of a re-decided customer's rows are the same
-    as before (their history, a decision that still stands): left where they are, they
-    cost no delete, no insert, and no vacuum of scattered deletes at DuckDB's next
-    checkpoint. Config: `unique_key`, the row's id; `redecided_by`, 'customer' or
-    'journey_customer' (whose rows the run decides again); `compare_excluding`, the
-    columns that say when a row was computed rather than what it says. A stored row
-    keeps its own values of those. -#}
+    incremental with this strategy (incremental_strategy='changed_rows'): the temp table
+    holds the rows of each customer in each journey that re-decided them since (and any
+    other row the model decided again), and only the rows that came out different replace
+    the stored ones. Most of those rows are the same as before (their history, a decision
+    that still stands): left where they are, they cost no delete, no insert, and no vacuum
+    of scattered deletes at DuckDB's next checkpoint. A customer whose rows all went away
+    (a merge) is still in scope: the journey model leaves a row of kind 'customer' for
+    everyone it re-decided. Config: `unique_key`, the row's id; `compare_excluding`, the
+    columns that say when a row was computed rather than what it says. A stored row keeps
+    its own values of those. -#}
 {% macro get_incremental_changed_rows_sql(arg_dict) -%}
     {%- set stored = arg_dict['target_relation'] -%}
     {%- set fresh = arg_dict['temp_relation'] -%}
@@ -64,7 +65,12 @@
     {%- set excluded = config.get('compare_excluding', []) + [arg_dict['unique_key']] -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
     delete from {{ stored }} as stored
-    where {{ redecided_scope(config.get('redecided_by'), 'stored') }}
+    where (
+          stored.journey || ':' || stored.customer_id in (
+              select journey || ':' || customer_id from ({{ redecided_rows() }}) as redecided
+          )
+          or stored.{{ key }} in (select {{ key }} from {{ fresh }})
+      )
       and not exists (
           select 1 from {{ fresh }} as fresh
           where fresh.{{ key }} = stored.{{ key }}
@@ -76,18 +82,4 @@
     insert into {{ stored }} ({{ columns }})
     select {{ columns }} from {{ fresh }} as fresh
     where not exists (select 1 from {{ stored }} as stored where stored.{{ key }} = fresh.{{ key }})
-{%- endmacro %}
-
-{#- Whether a stored row belongs to what this run decides again: its customer, or its
-    customer in its journey (a model whose rows each belong to one journey). -#}
-{% macro redecided_scope(redecided_by, alias) -%}
-    {%- if redecided_by == 'customer' -%}
-        {{ alias }}.customer_id in ({{ redecided_customers() }})
-    {%- elif redecided_by == 'journey_customer' -%}
-        {{ alias }}.journey || ':' || {{ alias }}.customer_id in (
-            select journey || ':' || customer_id from ({{ redecided_rows() }}) as redecided
-        )
-    {%- else -%}
-        {{ exceptions.raise_compiler_error("changed_rows: set redecided_by to 'customer' or 'journey_customer', not " ~ redecided_by) }}
-    {%- endif -%}
 {%- endmacro %}

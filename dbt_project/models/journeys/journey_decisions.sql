@@ -2,7 +2,6 @@
     materialized='incremental',
     incremental_strategy='changed_rows',
     unique_key='action_id',
-    redecided_by='customer',
     compare_excluding=['decided_at', 'computed_at'],
 ) }}
 
@@ -19,16 +18,30 @@
 --   3. frequency caps: per channel and overall over rolling windows, counting what the
 --      ledger says was sent by every journey, then the due actions by priority.
 --
--- Incremental per customer, like the journey models: a run re-decides the customers some
--- journey re-decided since (which includes everyone with a message due or deferred, so
--- caps and collisions are always judged at now); a settled customer's decisions stand.
+-- Incremental, like the journey models: a run decides again the actions of each customer
+-- in each journey that re-decided them since (which includes everyone with a message due,
+-- so caps and duplicate offers are always judged at now), and those customers' deferred
+-- actions in their other journeys, which a collision can still change. Every other
+-- action is settled in its journey (sent, suppressed, in flight...), and no policy that
+-- spans journeys changes a settled action: its decision stands.
 {%- set now = throughline_now() %}
 
 with candidates as (
+{%- if is_incremental() %}
+    select * from ({{ redecided_rows() }}) as redecided
+    where row_kind = 'action'
+
+    union all
+
+    select other_journeys.*
+    from {{ ref('journey_candidates') }} as other_journeys
+    where other_journeys.row_kind = 'action'
+      and other_journeys.status in ('due', 'deferred')
+      and other_journeys.computed_at <= {{ incremental_watermark('computed_at') }}
+      and other_journeys.customer_id in ({{ redecided_customers() }})
+{%- else %}
     select * from {{ ref('journey_candidates') }}
     where row_kind = 'action'
-{%- if is_incremental() %}
-      and customer_id in ({{ redecided_customers() }})
 {%- endif %}
 ),
 

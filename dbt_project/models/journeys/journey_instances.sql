@@ -2,7 +2,6 @@
     materialized='incremental',
     incremental_strategy='changed_rows',
     unique_key='instance_id',
-    redecided_by='journey_customer',
     compare_excluding=['computed_at'],
 ) }}
 
