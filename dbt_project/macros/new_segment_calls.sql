@@ -46,12 +46,14 @@
 
     select * from first_copies
     {%- if is_incremental() %}
-    -- Known messages among the new ones, found by probing this model with the new ids
-    -- (a small set) rather than hashing every id the model holds.
+    -- Leaving out the messages this model already holds. A copy of a message is the same
+    -- payload sent again, timestamp included, so the probe matches on both: the engine
+    -- then reads only the storage blocks whose times the new calls span, not every
+    -- message id the model holds.
     where message_id not in (
         select known.message_id
         from {{ this }} as known
-        where known.message_id in (select message_id from candidate_calls)
+        where (known.message_id, known.occurred_at) in (select message_id, occurred_at from candidate_calls)
     )
     {%- endif %}
 {% endmacro %}
