@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.journeys.timeline import JourneyWarehouse, Timeline, days, hours
+from tests.journeys.timeline import JourneyWarehouse, Timeline, engine_env_for, days, hours
 
 T = datetime(2026, 3, 2, 15, 0)  # a Monday, 10:00 in New York: outside quiet hours
 QUIET_BERLIN_NOW = datetime(2026, 3, 3, 21, 31)
@@ -113,11 +113,7 @@ def decided(request, tmp_path_factory, dbt_manifest) -> Decided:
     """The timeline decided at each instant, in time order, on each engine."""
     timeline = build_timeline()
     users = sorted({c["userId"] for c in timeline.calls if c.get("userId")})
-    engine_env = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("postgres_server")
-        server.create_database("journey_rules")
-        engine_env = server.env("journey_rules")
+    engine_env = engine_env_for(request, "journey_rules")
     warehouse = JourneyWarehouse(tmp_path_factory.mktemp("journeys"), timeline, engine_env)
     snapshots, instance_states = {}, {}
     for now in (T, QUIET_BERLIN_NOW, LATER, NEW_YORK_DST_NOW, BERLIN_DST_NOW):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.journeys.timeline import JourneyWarehouse, Timeline, hours
+from tests.journeys.timeline import JourneyWarehouse, Timeline, engine_env_for, hours
 
 VIEWED = datetime(2026, 3, 10, 6, 0)  # 02:00 in New York (EDT): the push falls due at 04:00, in quiet hours
 FIRST_RUN = VIEWED + hours(3)
@@ -18,11 +18,7 @@ USERS = [f"night_browser_{k}" for k in range(1, 7)]  # several, so some are trea
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def runs(request, tmp_path_factory, dbt_manifest) -> dict:
-    engine_env = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("postgres_server")
-        server.create_database("journey_late_collision")
-        engine_env = server.env("journey_late_collision")
+    engine_env = engine_env_for(request, "journey_late_collision")
     views = Timeline(prefix="views")
     for user in USERS:
         views.person(user, VIEWED - hours(48), email=f"{user}@example.com", consent=("email", "push"))

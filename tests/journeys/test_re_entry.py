@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.journeys.timeline import JourneyWarehouse, Timeline, days, hours
+from tests.journeys.timeline import JourneyWarehouse, Timeline, engine_env_for, days, hours
 
 T0 = datetime(2026, 3, 2, 15, 0)
 NOWS = (T0 + hours(12), T0 + hours(25), T0 + days(2), T0 + days(3) + hours(1), T0 + days(5))
@@ -34,11 +34,7 @@ def build_timeline() -> Timeline:
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def warehouse(request, tmp_path_factory, dbt_manifest) -> JourneyWarehouse:
-    engine_env = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("postgres_server")
-        server.create_database("journey_re_entry")
-        engine_env = server.env("journey_re_entry")
+    engine_env = engine_env_for(request, "journey_re_entry")
     warehouse = JourneyWarehouse(tmp_path_factory.mktemp("re_entry"), build_timeline(), engine_env)
     for now in NOWS:
         warehouse.decide(now)

@@ -65,6 +65,17 @@ class Timeline:
         return path
 
 
+def engine_env_for(request, database: str) -> dict[str, str] | None:
+    """For a fixture parametrized over "duckdb" and "postgres": None on DuckDB (the
+    JourneyWarehouse keeps its file in its own folder), else the environment of a fresh
+    database, `database`, on the session's PostgreSQL server."""
+    if request.param != "postgres":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    server.create_database(database)
+    return server.env(database)
+
+
 class JourneyWarehouse:
     """A warehouse loaded with a timeline; `decide(now)` builds the journey models as of now."""
 
