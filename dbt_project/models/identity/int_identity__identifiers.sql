@@ -7,8 +7,12 @@ with new_calls as (
     {{ loaded_after_watermark('loaded_at', 'last_loaded_at') }}
 ),
 
+new_shapes as (
+    {{ call_shapes('new_calls') }}
+),
+
 new_observations as (
-    {{ call_identifiers('new_calls') }}
+    {{ shape_identifiers('new_shapes') }}
 ),
 
 new_stats as (
@@ -16,11 +20,11 @@ new_stats as (
         identifier,
         min(identifier_type) as identifier_type,
         min(identifier_value) as identifier_value,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at,
-        min(loaded_at) as first_loaded_at,
-        max(loaded_at) as last_loaded_at,
-        count(*) as calls
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(first_loaded_at) as first_loaded_at,
+        max(last_loaded_at) as last_loaded_at,
+        cast(sum(calls) as bigint) as calls
     from new_observations
     group by identifier
 ),

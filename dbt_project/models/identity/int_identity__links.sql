@@ -8,30 +8,22 @@ with new_calls as (
     {{ loaded_after_watermark('loaded_at', 'last_loaded_at') }}
 ),
 
-new_observations as (
-    {{ call_identifiers('new_calls') }}
+new_shapes as (
+    {{ call_shapes('new_calls') }}
 ),
 
 pairs as (
-    select
-        one.identifier as identifier_a,
-        other.identifier as identifier_b,
-        one.occurred_at,
-        one.loaded_at
-    from new_observations as one
-    inner join new_observations as other
-        on other.message_id = one.message_id
-        and other.identifier > one.identifier
+    {{ shape_identifier_pairs('new_shapes') }}
 ),
 
 new_links as (
     select
         identifier_a,
         identifier_b,
-        min(occurred_at) as first_seen_at,
-        min(loaded_at) as first_loaded_at,
-        max(loaded_at) as last_loaded_at,
-        count(*) as calls
+        min(first_seen_at) as first_seen_at,
+        min(first_loaded_at) as first_loaded_at,
+        max(last_loaded_at) as last_loaded_at,
+        cast(sum(calls) as bigint) as calls
     from pairs
     group by identifier_a, identifier_b
 ),
