@@ -1,6 +1,8 @@
 """Audience syncs against the local vendor servers: the diff, the modes, the state that
 advances per acknowledged batch, the shrink guard, full resync and mirror cleanup."""
 
+import gc
+
 import pytest
 
 from connectors.vendor_servers.meta import DEMO_AUDIENCE
@@ -138,3 +140,25 @@ def test_meta_identifiers_hashed_in_the_warehouse_are_what_the_connector_would_s
     if engine == "duckdb":
         assert state["cus_0000001"]["email"] == hashlib.sha256(b"person1@example.com").hexdigest(), "no raw address in the state"
         assert state["cus_unicode"]["email"] == "\u00e9l\u00e8ve@example.fr", "left for the connector's Unicode rules"
+
+
+def test_a_run_keeps_the_collector_off_earlier_objects_and_hands_them_back(engine, local):
+    """During a run the process's earlier objects are frozen (so the collector's full passes
+    skip them); after it, refused or not, they are collectable again."""
+    from orchestration.syncs.runner import default_destination
+
+    frozen_during: list[int] = []
+
+    def destination(spec):
+        frozen_during.append(gc.get_freeze_count())
+        return default_destination(spec)
+
+    spec = audience_spec(max_shrink_percent=20)
+    write_audience([member(i) for i in range(100)])
+    assert run_sync(spec, destination_factory=destination).tally()["added"] == 100
+    assert frozen_during[-1] > 1000 and gc.get_freeze_count() == 0
+
+    write_audience([member(i) for i in range(50)])
+    with pytest.raises(SyncRefused):
+        run_sync(spec, destination_factory=destination)
+    assert len(frozen_during) == 2 and gc.get_freeze_count() == 0
