@@ -89,34 +89,35 @@ actor_calls as (
 
 gaps as (
     select
-        actor_calls.*,
+        actor_key, message_id, call_type, occurred_at, loaded_at, anonymous_id, user_id, timezone, visits_before,
         lag(occurred_at) over (partition by actor_key order by occurred_at, message_id) as previous_call_at
     from actor_calls
 ),
 
-numbered as (
+starts as (
+    -- a call starts a visit when it is the actor's first (of this run) or comes after a gap
     select
         gaps.*,
-        visits_before + sum(case
+        case
             when previous_call_at is null then 1
             when occurred_at > {{ dbt.dateadd('minute', var('session_inactivity_minutes'), 'previous_call_at') }} then 1
             else 0
-        end) over (partition by actor_key order by occurred_at, message_id rows between unbounded preceding and current row) as visit_number
+        end as starts_visit
     from gaps
 ),
 
-first_calls as (
-    select actor_key, visit_number, message_id as first_message_id, timezone
-    from (
-        select
-            numbered.*,
-            row_number() over (partition by actor_key, visit_number order by occurred_at, message_id) as call_rank
-        from numbered
-    ) as ranked
-    where call_rank = 1
+numbered as (
+    select
+        starts.*,
+        visits_before + sum(starts_visit) over (
+            partition by actor_key order by occurred_at, message_id rows between unbounded preceding and current row
+        ) as visit_number
+    from starts
 ),
 
-visits as (
+sessionised as (
+    -- each visit has exactly one starting call, its first: it gives the visit's first
+    -- message and time zone without ranking the calls again
     select
         actor_key,
         min(anonymous_id) as anonymous_id,
@@ -126,20 +127,11 @@ visits as (
         max(occurred_at) as ended_at,
         count(*) as calls,
         sum(case when call_type = 'page' then 1 else 0 end) as page_views,
-        max(loaded_at) as last_loaded_at
+        max(loaded_at) as last_loaded_at,
+        max(case when starts_visit = 1 then message_id end) as first_message_id,
+        max(case when starts_visit = 1 then timezone end) as timezone
     from numbered
     group by actor_key, visit_number
-),
-
-sessionised as (
-    select
-        visits.*,
-        first_calls.first_message_id,
-        first_calls.timezone
-    from visits
-    inner join first_calls
-        on first_calls.actor_key = visits.actor_key
-        and first_calls.visit_number = visits.visit_number
 ),
 
 final as (
