@@ -136,3 +136,27 @@ def test_chain_of_100k_identifiers_is_one_customer(warehouse, tmp_path, dbt):
     # The customer is named after its anchor, the identifier seen first.
     [(anchor,)] = query(warehouse, "select anchor_identifier from identity.int_identity__customer_map limit 1")
     assert anchor == "anonymous_id:dev000000"
+
+
+def test_incremental_runs_equal_union_find_after_every_load(warehouse, tmp_path, dbt):
+    """The graph arrives in three loads, each followed by an incremental build: new links
+    merge components from earlier loads (chains joined end to end, stars joined to random
+    components), and after every load the customers equal union-find over all calls so far."""
+    rng = random.Random(7)
+    writer = GraphWriter(rng)
+    build_shapes(writer, rng)
+    for part in range(3):
+        if part:
+            writer.calls = Calls(writer.calls.clock)
+            placed = sorted(writer.reference.parent)
+            for _ in range(400):  # links between identifiers of earlier loads: merges
+                writer.edge(rng.choice(placed), rng.choice(placed))
+            for _ in range(300):  # new identifiers hanging off earlier ones
+                writer.edge(rng.choice(placed), writer.node(f"p{part}"))
+            for _ in range(50):
+                writer.isolated(f"p{part}")
+        load(warehouse, writer.calls.write(tmp_path / f"part{part}.jsonl"))
+        dbt.build(warehouse, variables=NO_SHARING_LIMIT)
+        expected = writer.reference.groups()
+        assert partition(customers_by_identifier(warehouse)) == expected, f"after load {part}"
+    assert len(expected) > 1000

@@ -61,3 +61,30 @@ def test_identifier_over_the_limit_is_excluded_and_the_rest_resolves(warehouse, 
     assert len({actual[f"user_id:usr-{n}"] for n in range(LIMIT + 1)}) == LIMIT + 1
     assert len({actual[f"user_id:usr-{n}"] for n in range(10, 10 + LIMIT)}) == 1
     assert actual["user_id:usr-30"] == actual["user_id:usr-31"], "one number in two formats links"
+
+
+def test_a_customer_splits_and_rejoins_as_its_shared_identifier_crosses_the_limit(warehouse, tmp_path, dbt):
+    """Incremental builds follow the limit both ways: at the limit a shared address links
+    its people into one customer; with the limit lowered (nothing new loaded) it is
+    excluded and they split; raised again, it links them again; one more sign-up with it
+    in a later load excludes it for good."""
+    first, later = Calls(), Calls()
+    for n in range(LIMIT):
+        first.identify(anonymous_id=f"dev-{n}", user_id=f"usr-{n}", traits={"email": "family@example.com"})
+    later.identify(anonymous_id=f"dev-{LIMIT}", user_id=f"usr-{LIMIT}", traits={"email": "family@example.com"})
+
+    def people(limit: int) -> set[frozenset[str]]:
+        dbt.build(warehouse, variables={"identity_max_people_per_identifier": limit})
+        return partition(customers_by_identifier(warehouse))
+
+    def apart(count: int) -> set[frozenset[str]]:
+        return {frozenset({f"anonymous_id:dev-{n}", f"user_id:usr-{n}"}) for n in range(count)}
+
+    load(warehouse, first.write(tmp_path / "first.jsonl"))
+    together = {frozenset({"email:family@example.com"} | set().union(*apart(LIMIT)))}
+    assert people(LIMIT) == together
+    assert people(LIMIT - 1) == apart(LIMIT), "excluded under the lower limit: the customer splits"
+    assert people(LIMIT) == together, "at the limit again it links them again"
+
+    load(warehouse, later.write(tmp_path / "later.jsonl"))
+    assert people(LIMIT) == apart(LIMIT + 1)
