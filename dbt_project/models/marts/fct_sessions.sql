@@ -86,29 +86,31 @@ reach as (
     from scoped_visits
 ),
 
-numbered as (
+starts as (
+    -- a visit opens a session when every earlier visit of the customer ended more than
+    -- the limit before it starts
     select
         reach.*,
-        sum(case
+        case
             when earlier_visits_ended_at is null then 1
             when started_at > {{ dbt.dateadd('minute', var('session_inactivity_minutes'), 'earlier_visits_ended_at') }} then 1
             else 0
-        end) over (partition by customer_id order by started_at, first_message_id rows between unbounded preceding and current row) as session_number
+        end as starts_session
     from reach
 ),
 
-first_visits as (
-    select customer_id, session_number, first_message_id, timezone
-    from (
-        select
-            numbered.*,
-            row_number() over (partition by customer_id, session_number order by started_at, first_message_id) as visit_rank
-        from numbered
-    ) as ranked
-    where visit_rank = 1
+numbered as (
+    select
+        starts.*,
+        sum(starts_session) over (
+            partition by customer_id order by started_at, first_message_id rows between unbounded preceding and current row
+        ) as session_number
+    from starts
 ),
 
 sessions as (
+    -- each session has exactly one opening visit, its first: it gives the session's first
+    -- message and time zone without ranking the visits again
     select
         customer_id,
         session_number,
@@ -118,14 +120,16 @@ sessions as (
         cast(sum(calls) as {{ dbt.type_bigint() }}) as calls,
         cast(sum(page_views) as {{ dbt.type_bigint() }}) as page_views,
         count(distinct anonymous_id) as devices,
-        max(last_loaded_at) as last_loaded_at
+        max(last_loaded_at) as last_loaded_at,
+        max(case when starts_session = 1 then first_message_id end) as first_message_id,
+        max(case when starts_session = 1 then timezone end) as timezone
     from numbered
     group by customer_id, session_number
 ),
 
 final as (
     select
-        'ses_' || substr({{ dbt.hash('first_visits.first_message_id') }}, 1, 16) as session_id,
+        'ses_' || substr({{ dbt.hash('sessions.first_message_id') }}, 1, 16) as session_id,
         sessions.customer_id,
         sessions.session_number,
         sessions.started_at,
@@ -135,13 +139,10 @@ final as (
         sessions.calls,
         sessions.page_views,
         sessions.devices,
-        first_visits.timezone,
+        sessions.timezone,
         fingerprints.identifiers_fingerprint,
         sessions.last_loaded_at
     from sessions
-    inner join first_visits
-        on first_visits.customer_id = sessions.customer_id
-        and first_visits.session_number = sessions.session_number
     inner join fingerprints on fingerprints.customer_id = sessions.customer_id
 )
 
