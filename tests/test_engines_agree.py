@@ -30,6 +30,9 @@ NOW = "2026-03-01T09:00:00"
 # any two loads or builds of the same data, on one engine or two (computed_at: when the
 # dbt invocation that decided a journey row started).
 CLOCK_COLUMNS = {"loaded_at", "last_loaded_at", "first_loaded_at", "load_id", "computed_at"}
+# Bookkeeping each engine computes its own way (macros/set_fingerprint.sql): compared
+# within an engine, run to run, never across engines.
+ENGINE_COLUMNS = {"identifiers_fingerprint"}
 
 COMPARED = [
     "marts.dim_customers",
@@ -120,7 +123,7 @@ def rows(env: dict[str, str], relation: str) -> tuple[list[str], list[tuple]]:
             fetched = result.fetchall()
         finally:
             con.close()
-    keep = [i for i, name in enumerate(names) if name not in CLOCK_COLUMNS]
+    keep = [i for i, name in enumerate(names) if name not in CLOCK_COLUMNS | ENGINE_COLUMNS]
     kinds = [{kind(row[i]) for row in fetched} - {""} for i in keep]
     columns = [f"{names[i]}{''.join(f' ({k})' for k in sorted(kind_set))}" for i, kind_set in zip(keep, kinds)]
     return columns, sorted((tuple(normalise(row[i]) for i in keep) for row in fetched), key=repr)

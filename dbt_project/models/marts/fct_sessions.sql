@@ -17,33 +17,29 @@
 -- Incremental per customer: a run recomputes the customers with changed visits or a
 -- changed set of identifiers (fingerprint), and drops the sessions of ids that no
 -- longer exist (merged away).
-with visits as (
-    select * from {{ ref('int_profiles__actor_visits') }}
-),
-
-customer_map as (
-    select * from {{ ref('int_identity__customer_map') }}
-),
-
-fingerprints as (
-    -- each customer's set of identifiers, as md5 of the sorted list: a customer whose
-    -- identifiers changed (grew, merged, lost an excluded one) is recomputed
-    select
-        customer_id,
-        {{ dbt.hash(dbt.listagg('identifier', "','", 'order by identifier')) }} as identifiers_fingerprint
-    from customer_map
-    group by customer_id
-),
-
-customer_visits as (
-    select
-        coalesce(by_user.customer_id, by_device.customer_id) as customer_id,
-        visits.*
-    from visits
+{#- A visit's customer: its user id's, else its device's. `visits` names the visits read. -#}
+{% set customer_of_visits %}
+    coalesce(by_user.customer_id, by_device.customer_id) as customer_id
+{% endset %}
+{% set visit_customers %}
     left join customer_map as by_user
         on by_user.identifier_type = 'user_id' and by_user.identifier_value = visits.user_id
     left join customer_map as by_device
         on by_device.identifier_type = 'anonymous_id' and by_device.identifier_value = visits.anonymous_id
+{% endset %}
+
+with customer_map as (
+    select * from {{ ref('int_identity__customer_map') }}
+),
+
+fingerprints as (
+    -- each customer's set of identifiers: a customer whose identifiers changed (grew,
+    -- merged, lost an excluded one) is recomputed
+    select
+        customer_id,
+        {{ set_fingerprint('identifier') }} as identifiers_fingerprint
+    from customer_map
+    group by customer_id
 ),
 
 {% if is_incremental() %}
@@ -53,25 +49,46 @@ stored_customers as (
     group by customer_id
 ),
 
-changed_customers as (
+changed_customers as {{ materialized_cte() }} (
     select fingerprints.customer_id
     from fingerprints
     left join stored_customers on stored_customers.customer_id = fingerprints.customer_id
     where stored_customers.customer_id is null
        or stored_customers.identifiers_fingerprint <> fingerprints.identifiers_fingerprint
     union
-    select customer_id
-    from customer_visits
-    where last_loaded_at > (select max(last_loaded_at) from {{ this }})
+    select {{ customer_of_visits }}
+    from {{ ref('int_profiles__actor_visits') }} as visits
+    {{ visit_customers }}
+    where visits.last_loaded_at > {{ incremental_watermark('last_loaded_at') }}
+),
+
+changed_identifiers as {{ materialized_cte() }} (
+    select identifier_type, identifier_value
+    from customer_map
+    where customer_id in (select customer_id from changed_customers)
 ),
 
 scoped_visits as (
-    select * from customer_visits
+    -- only the visits of the changed customers' users and devices are resolved: the
+    -- rest of the history is not read through the customer map
+    select * from (
+        select {{ customer_of_visits }}, visits.*
+        from (
+            select * from {{ ref('int_profiles__actor_visits') }}
+            where user_id in (select identifier_value from changed_identifiers where identifier_type = 'user_id')
+               or anonymous_id in (select identifier_value from changed_identifiers where identifier_type = 'anonymous_id')
+        ) as visits
+        {{ visit_customers }}
+    ) as resolved
     where customer_id in (select customer_id from changed_customers)
 ),
 {% else %}
 scoped_visits as (
-    select * from customer_visits
+    select * from (
+        select {{ customer_of_visits }}, visits.*
+        from {{ ref('int_profiles__actor_visits') }} as visits
+        {{ visit_customers }}
+    ) as resolved
     where customer_id is not null
 ),
 {% endif %}
