@@ -24,9 +24,16 @@
 -- actions in their other journeys, which a collision can still change. Every other
 -- action is settled in its journey (sent, suppressed, in flight...), and no policy that
 -- spans journeys changes a settled action: its decision stands.
+--
+-- The policies read only the open actions (due or deferred), and only the columns they
+-- need; every other column joins back once at the end. Carrying every action's every
+-- column through them made a 1M-customer full build materialise and spill them three
+-- times over.
 {%- set now = throughline_now() %}
 
-with candidates as (
+{#- A full build reads the candidates twice (open actions, then the outcomes) straight
+    from the journey tables: stored in between, every action with every column spilled. #}
+with candidates as {% if is_incremental() %}{{ materialized_cte() }}{% else %}{{ inlined_cte() }}{% endif %} (
 {%- if is_incremental() %}
     select * from ({{ redecided_rows() }}) as redecided
     where row_kind = 'action'
@@ -63,6 +70,14 @@ groups as (
     select * from {{ ref('journey_collision_groups') }}
 ),
 
+open_actions as {{ materialized_cte() }} (
+    select
+        action_id, journey, customer_id, channel, offer, scheduled_at, journey_priority,
+        collision_window_seconds, status, reason_code, reason
+    from candidates
+    where status in ('due', 'deferred')
+),
+
 colliding as (
     -- The highest-priority other journey, sharing a collision group, that the customer
     -- is in (or left within the window) when this action is due. Control customers of
@@ -70,38 +85,37 @@ colliding as (
     select action_id, journey as colliding_journey
     from (
         select
-            candidates.action_id,
+            open_actions.action_id,
             other.journey,
-            row_number() over (partition by candidates.action_id order by other.journey_priority desc, other.journey) as collision_rank
-        from candidates
-        inner join groups as own_group on own_group.journey = candidates.journey
+            row_number() over (partition by open_actions.action_id order by other.journey_priority desc, other.journey) as collision_rank
+        from open_actions
+        inner join groups as own_group on own_group.journey = open_actions.journey
         inner join groups as other_group
             on other_group.collision_group = own_group.collision_group
             and other_group.journey_priority > own_group.journey_priority
         inner join instances as other
             on other.journey = other_group.journey
-            and other.customer_id = candidates.customer_id
+            and other.customer_id = open_actions.customer_id
             and other.arm = 'treatment'
-            and other.entered_at <= candidates.scheduled_at
+            and other.entered_at <= open_actions.scheduled_at
             and coalesce(other.exited_at, other.completed_at, {{ far_future() }})
-                >= candidates.scheduled_at - {{ interval_seconds('1') }} * candidates.collision_window_seconds
-        where candidates.status in ('due', 'deferred')
+                >= open_actions.scheduled_at - {{ interval_seconds('1') }} * open_actions.collision_window_seconds
     ) as ranked
     where collision_rank = 1
 ),
 
 after_collisions as (
     select
-        candidates.*,
-        case when colliding.action_id is not null then 'suppressed' else candidates.status end as policy_status,
-        case when colliding.action_id is not null then 'collision' else candidates.reason_code end as policy_reason_code,
+        open_actions.*,
+        case when colliding.action_id is not null then 'suppressed' else open_actions.status end as policy_status,
+        case when colliding.action_id is not null then 'collision' else open_actions.reason_code end as policy_reason_code,
         case
             when colliding.action_id is not null
                 then 'Not sent: the customer is in the higher-priority journey ' || colliding.colliding_journey || '.'
-            else candidates.reason
+            else open_actions.reason
         end as policy_reason
-    from candidates
-    left join colliding on colliding.action_id = candidates.action_id
+    from open_actions
+    left join colliding on colliding.action_id = open_actions.action_id
 ),
 
 offer_already_sent as (
@@ -185,22 +199,10 @@ capped as (
     where cap_rank = 1
 ),
 
-final as (
+decided as (
+    -- the open actions' outcomes after every policy
     select
         after_offers.action_id,
-        after_offers.journey,
-        after_offers.step_id,
-        after_offers.step_index,
-        after_offers.instance_id,
-        after_offers.customer_id,
-        after_offers.arm,
-        after_offers.channel,
-        after_offers.destination,
-        after_offers.template,
-        after_offers.variant,
-        after_offers.offer,
-        after_offers.scheduled_at,
-        case when after_offers.offer_status = 'deferred' then after_offers.release_at end as deferred_until,
         case when capped.action_id is not null then 'suppressed' else after_offers.offer_status end as status,
         case when capped.action_id is not null then 'frequency_cap' else after_offers.offer_reason_code end as reason_code,
         case
@@ -209,14 +211,46 @@ final as (
                     || case when capped.cap_channel = 'all' then 'messages' else capped.cap_channel || ' messages' end
                     || ' per ' || cast(capped.window_seconds / 3600 as {{ dbt.type_string() }}) || ' hours reached.'
             else after_offers.offer_reason
-        end as reason,
-        after_offers.journey_priority,
-        after_offers.entered_at,
-        after_offers.entry_properties,
-        {{ now }} as decided_at,
-        {{ run_started_timestamp() }} as computed_at
+        end as reason
     from after_offers
     left join capped on capped.action_id = after_offers.action_id
+),
+
+outcomes as (
+    select
+        candidates.*,
+        case when decided.action_id is not null then decided.status else candidates.status end as decided_status,
+        case when decided.action_id is not null then decided.reason_code else candidates.reason_code end as decided_reason_code,
+        case when decided.action_id is not null then decided.reason else candidates.reason end as decided_reason
+    from candidates
+    left join decided on decided.action_id = candidates.action_id
+),
+
+final as (
+    select
+        action_id,
+        journey,
+        step_id,
+        step_index,
+        instance_id,
+        customer_id,
+        arm,
+        channel,
+        destination,
+        template,
+        variant,
+        offer,
+        scheduled_at,
+        case when decided_status = 'deferred' then release_at end as deferred_until,
+        decided_status as status,
+        decided_reason_code as reason_code,
+        decided_reason as reason,
+        journey_priority,
+        entered_at,
+        entry_properties,
+        {{ now }} as decided_at,
+        {{ run_started_timestamp() }} as computed_at
+    from outcomes
 )
 
 select * from final
