@@ -9,27 +9,27 @@ with first_copies as (
     {{ new_segment_calls("call_type in ('track', 'page')") }}
 ),
 
-tracks as (
-    select message_id, event_name, occurred_at, properties, user_id, anonymous_id, loaded_at
-    from first_copies
-    where call_type = 'track'
-),
-
-pages as (
+calls as (
+    -- tracks with their properties and pages as `page_viewed`, in one pass
     select
         message_id,
-        'page_viewed' as event_name,
+        case when call_type = 'page' then 'page_viewed' else event_name end as event_name,
         occurred_at,
-        cast(null as {{ dbt.type_string() }}) as properties,
+        case when call_type = 'page' then cast(null as {{ dbt.type_string() }}) else properties end as properties,
         user_id,
         anonymous_id,
         loaded_at
     from first_copies
-    where call_type = 'page'
 ),
 
 purchases as (
-    select * from tracks where event_name = 'purchase_made'
+    -- The first copies again, not `calls`: a CTE read twice is stored whole, every call with
+    -- its properties (at 1M customers that took 45 of the model's 130 s before its sort).
+    select message_id, event_name, occurred_at, properties, user_id, anonymous_id, loaded_at
+    from (
+        {{ new_segment_calls("call_type in ('track', 'page')") }}
+    ) as first_copies_again
+    where call_type = 'track' and event_name = 'purchase_made'
 ),
 
 purchased_products as (
@@ -49,9 +49,7 @@ purchased_products as (
 ),
 
 final as (
-    select * from tracks
-    union all
-    select * from pages
+    select * from calls
     union all
     select * from purchased_products
 )
