@@ -1,3 +1,7 @@
+{{ config(materialized='view') }}
+
+-- A view: each analytics model reads the few columns it needs from it, which at 1M
+-- customers costs less than storing all 6 million actions again on every tick (4.7 s).
 -- One row per journey action (candidate message) with what became of it: the decision
 -- at now, the ledger's record, and the destination's delivery reports (one flag each).
 with decisions as (
