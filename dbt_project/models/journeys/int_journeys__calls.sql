@@ -23,8 +23,8 @@ calls as (
 ),
 
 purchases as (
-    -- The first copies again, not `calls`: a CTE read twice is stored whole, every call with
-    -- its properties (at 1M customers that took 45 of the model's 130 s before its sort).
+    -- The first copies again, not `calls`: DuckDB stores a CTE read twice whole, every call
+    -- with its properties (at 1M customers the model took 128.7 s that way, 72.2 s this way).
     select message_id, event_name, occurred_at, properties, user_id, anonymous_id, loaded_at
     from (
         {{ new_segment_calls("call_type in ('track', 'page')") }}
