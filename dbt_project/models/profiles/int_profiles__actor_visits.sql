@@ -69,7 +69,7 @@ kept_visits as (
     where known_visits.visit_number < resume_points.resume_visit_number
 ),
 
-actor_calls as (
+actor_calls as {{ inlined_cte() }} (
     select calls.*, resume_points.resume_visit_number - 1 as visits_before
     from {{ ref('int_identity__calls') }} as calls
     inner join resume_points
@@ -80,16 +80,24 @@ actor_calls as (
       and calls.occurred_at >= (select min(resume_at) from resume_points)
 ),
 {% else %}
-actor_calls as (
+actor_calls as {{ inlined_cte() }} (
     select calls.*, 0 as visits_before
     from {{ ref('int_identity__calls') }} as calls
     where {{ visit_calls }}
 ),
 {% endif %}
 
+actors as (
+    -- an actor's ids, apart: the windows below sort every call, and each column they carry
+    -- is sorted with it (1M full build: 74 s with the ids, 56 s without)
+    select actor_key, min(anonymous_id) as anonymous_id, min(user_id) as user_id
+    from actor_calls
+    group by actor_key
+),
+
 gaps as (
     select
-        actor_key, message_id, call_type, occurred_at, loaded_at, anonymous_id, user_id, timezone, visits_before,
+        actor_key, message_id, call_type, occurred_at, loaded_at, timezone, visits_before,
         lag(occurred_at) over (partition by actor_key order by occurred_at, message_id) as previous_call_at
     from actor_calls
 ),
@@ -120,8 +128,6 @@ sessionised as (
     -- message and time zone without ranking the calls again
     select
         actor_key,
-        min(anonymous_id) as anonymous_id,
-        min(user_id) as user_id,
         visit_number,
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
@@ -135,7 +141,12 @@ sessionised as (
 ),
 
 final as (
-    select * from sessionised
+    select
+        sessionised.actor_key, actors.anonymous_id, actors.user_id, sessionised.visit_number, sessionised.started_at,
+        sessionised.ended_at, sessionised.calls, sessionised.page_views, sessionised.last_loaded_at,
+        sessionised.first_message_id, sessionised.timezone
+    from sessionised
+    inner join actors on actors.actor_key = sessionised.actor_key
     {%- if is_incremental() %}
     union all
     select * from kept_visits
