@@ -89,7 +89,7 @@ actor_calls as {{ inlined_cte() }} (
 
 actors as (
     -- an actor's ids, apart: the windows below sort every call, and each column they carry
-    -- is sorted with it (1M full build: 74 s with the ids, 56 s without)
+    -- is sorted with it (the 1M full-build query: 74 s with the ids, 56 s without)
     select actor_key, min(anonymous_id) as anonymous_id, min(user_id) as user_id
     from actor_calls
     group by actor_key
