@@ -282,6 +282,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_summary(args)
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from orchestration.collect.server import Collector, CollectorSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        settings = CollectorSettings.from_env()
+    except ValueError as error:
+        print(f"throughline collect: {error}", file=sys.stderr)
+        return 2
+    collector = Collector(settings)
+    # SIGTERM (a process manager's stop) closes the open segment cleanly, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    print(f"throughline collect: Segment's Tracking API on {collector.url}/v1/, calls kept in {settings.folder}", flush=True)
+    try:
+        collector.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.http.server_close()
+        collector.spool.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="throughline", description="Warehouse-native customer journey orchestrator.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -302,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     ld = sub.add_parser("load", help="load JSONL, CSV or Parquet files of Segment calls into the raw layer")
     ld.add_argument("paths", nargs="+", help="files, or folders to load every supported file in")
     ld.set_defaults(func=cmd_load)
+
+    sub.add_parser("collect", help="receive events from Segment/RudderStack SDKs over HTTP (Segment's Tracking API) into the landing folder "
+                   "(THROUGHLINE_COLLECT_WRITE_KEYS, _HOST, _PORT)").set_defaults(func=cmd_collect)
 
     b = sub.add_parser("build", help="build every model through Dagster (the `build` job; nothing is sent)")
     b.add_argument("--now", help="decide as of this UTC instant (ISO 8601) instead of the current time")

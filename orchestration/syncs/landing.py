@@ -26,15 +26,24 @@ def landing_dir() -> Path:
 
 
 EVENTS_FOLDER = "delivery_events"
+COLLECTED_FOLDER = "collected"
+
+
+def collected_dir() -> Path:
+    """Where `throughline collect` keeps the calls it received: `THROUGHLINE_COLLECT_DIR`,
+    else landing/collected. The loader deletes each segment it has loaded."""
+    configured = os.environ.get("THROUGHLINE_COLLECT_DIR")
+    return Path(configured).expanduser().resolve() if configured else landing_dir() / COLLECTED_FOLDER
 
 
 def _files(folder: Path) -> list[Path]:
-    """Segment call files (not the destinations' reports)."""
+    """Segment call files dropped there (not the destinations' reports, nor the collector's
+    segments: collected_files() lists those)."""
     from orchestration.ingest.loader import expand_paths
 
     if not folder.is_dir():
         return []
-    return [p for p in expand_paths([folder]) if EVENTS_FOLDER not in p.relative_to(folder).parts]
+    return [p for p in expand_paths([folder]) if not {EVENTS_FOLDER, COLLECTED_FOLDER} & set(p.relative_to(folder).parts)]
 
 
 def _report_files(folder: Path) -> list[tuple[str, Path]]:
@@ -60,6 +69,15 @@ def new_files(con, folder: Path | None = None) -> list[Path]:
     return fresh
 
 
+def collected_files() -> list[Path]:
+    """The collector's closed segments, oldest first (outside the landing folder too, when
+    THROUGHLINE_COLLECT_DIR puts them elsewhere)."""
+    from orchestration.collect.spool import CLOSED_SUFFIX
+
+    folder = collected_dir()
+    return sorted(folder.glob("*" + CLOSED_SUFFIX)) if folder.is_dir() else []
+
+
 def load_landing(folder: Path | None = None) -> dict[str, int]:
     from orchestration.ingest.loader import LOADER_MEMORY_LIMIT, FileLoad, load_file
     from orchestration.warehouse import raw_layer
@@ -69,9 +87,11 @@ def load_landing(folder: Path | None = None) -> dict[str, int]:
     total = FileLoad("total")
     reported = 0
     with warehouse_lock(), raw_layer(memory_limit=LOADER_MEMORY_LIMIT) as con:
-        files = new_files(con, folder)
+        files = new_files(con, folder) + collected_files()
         for path in files:
             total.add(load_file(con, path))
+            if path.parent == collected_dir():  # in raw.events now: the collector's backlog shrinks
+                path.unlink()
         for provider, path in _report_files(folder or landing_dir()):
             reported += load_delivery_events(con, provider, path)["added"]
     return {"files": len(files), "read": total.rows_read, "loaded": total.rows_loaded,
@@ -104,7 +124,7 @@ LANDING_SENSOR_INTERVAL = 1
 @dg.sensor(job_name="tick", minimum_interval_seconds=LANDING_SENSOR_INTERVAL, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Starts a tick when new files land in THROUGHLINE_LANDING_DIR (./landing by default).")
 def landing_sensor(context: dg.SensorEvaluationContext):
-    files = _files(landing_dir()) + [path for _, path in _report_files(landing_dir())]
+    files = _files(landing_dir()) + collected_files() + [path for _, path in _report_files(landing_dir())]
     if not files:
         return dg.SkipReason(f"no files in {landing_dir()}")
     # The cursor is the newest change seen: a file dropped (or rewritten) later starts a tick.
