@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test dev bench manifest clean lock chromium setup-postgres
+.PHONY: demo test dev bench manifest clean lock chromium nodejs setup-postgres
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,12 +38,16 @@ demo: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 chromium:
 	command -v chromium >/dev/null || ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y --no-install-recommends chromium' )
 
+# Segment's Node SDK sends to the collector in tests/collect, run by Debian's Node.js.
+nodejs:
+	command -v node >/dev/null && command -v npm >/dev/null || ( $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y --no-install-recommends nodejs npm' )
+
 # The suite runs every end-to-end scenario on DuckDB and on a throwaway PostgreSQL server
 # that it starts itself; this installs Debian's PostgreSQL when its binaries are missing.
 setup-postgres:
 	sh scripts/postgres-setup.sh
 
-test: $(MANIFEST) chromium setup-postgres
+test: $(MANIFEST) chromium nodejs setup-postgres
 	$(BIN)/python -m pytest
 
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
