@@ -50,8 +50,11 @@ setup-postgres:
 test: $(MANIFEST) chromium nodejs setup-postgres
 	$(BIN)/python -m pytest
 
+# The collector (Segment's HTTP Tracking API on 127.0.0.1:8088) runs beside the Dagster UI;
+# locally its write key is `local-dev-key` unless THROUGHLINE_COLLECT_WRITE_KEYS says otherwise.
 dev: $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	THROUGHLINE_COLLECT_WRITE_KEYS="$${THROUGHLINE_COLLECT_WRITE_KEYS:-local-dev-key}" $(BIN)/throughline collect & \
+	collector=$$!; trap 'kill $$collector' EXIT INT TERM; $(BIN)/dagster dev -w workspace.yaml
 
 bench: $(MANIFEST)
 	$(BIN)/python bench/run.py
