@@ -1,7 +1,11 @@
-"""End-to-end latency: a file lands, the Dagster daemon's landing sensor starts a tick, and
-the local SendGrid server accepts the welcome email. Median over several drops.
+"""End-to-end latency: a file lands (or an SDK posts to the collector), the Dagster daemon's
+landing sensor starts a tick, and the local SendGrid server accepts the welcome email.
+Median over several drops.
 
-    python bench/bench_latency.py [--customers 200] [--drops 3] [--workdir /tmp/bench_latency]
+    python bench/bench_latency.py [--via file|sdk] [--customers 200] [--drops 3] [--workdir /tmp/bench_latency]
+
+With `--via sdk`, `throughline collect` runs beside the daemon and each drop's calls are
+sent by Segment's Python SDK (flushed at once); the clock starts at the first call.
 
 Set up once: a small demo warehouse (generated, loaded and built by `throughline demo`),
 the local vendor servers (in this process), and `dagster-daemon run` on a fresh
@@ -54,6 +58,17 @@ def calls(drop: int, now: datetime) -> list[dict]:
     return rows
 
 
+def post_with_sdk(client, rows: list[dict]) -> None:
+    for row in rows:
+        common = dict(user_id=row["userId"], anonymous_id=row["anonymousId"], context=row["context"], message_id=row["messageId"],
+                      timestamp=datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")))
+        if row["type"] == "identify":
+            client.identify(traits=row["traits"], **common)
+        else:
+            client.track(event=row["event"], properties=row["properties"], **common)
+    client.flush()
+
+
 def _recipients(server) -> set[str]:
     with server.lock:
         return {to["email"] for message in server.messages for to in message["personalization"].get("to", [])}
@@ -81,7 +96,7 @@ def _runs_in_progress(instance) -> int:
     return len(instance.get_runs(filters=dg.RunsFilter(statuses=busy)))
 
 
-def run(customers: int, drops: int, workdir: Path) -> str:
+def run(customers: int, drops: int, workdir: Path, via: str = "file") -> str:
     import dagster as dg
 
     from orchestration.syncs.local import local_destinations
@@ -109,6 +124,13 @@ def run(customers: int, drops: int, workdir: Path) -> str:
         sendgrid = local.servers["sendgrid"]
         daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=ROOT, env=env,
                                   stdout=open(workdir / "daemon.log", "w"), stderr=subprocess.STDOUT)
+        collector = sdk = None
+        if via == "sdk":
+            from segment.analytics import Client
+
+            collector = subprocess.Popen([str(bin_dir / "throughline"), "collect"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                         env={**env, "THROUGHLINE_COLLECT_WRITE_KEYS": "bench-key", "THROUGHLINE_COLLECT_PORT": "8089"})
+            sdk = Client("bench-key", host="http://127.0.0.1:8089")
         try:
             with dg.DagsterInstance.get() as instance:
                 time.sleep(15)  # the daemon starts and the sensor has its first look at an empty folder
@@ -118,7 +140,10 @@ def run(customers: int, drops: int, workdir: Path) -> str:
                     staged = workdir / f"drop_{drop}.jsonl"
                     staged.write_text("".join(json.dumps(row) + "\n" for row in rows))
                     landed = time.time()
-                    staged.rename(landing / staged.name)  # one step: the sensor never sees half a file
+                    if sdk is not None:
+                        post_with_sdk(sdk, rows)
+                    else:
+                        staged.rename(landing / staged.name)  # one step: the sensor never sees half a file
                     while not (_recipients(sendgrid) & wanted):
                         if time.time() - landed > TIMEOUT or daemon.poll() is not None:
                             raise RuntimeError(f"drop {drop}: no delivery after {time.time() - landed:.0f}s; see {workdir}/daemon.log")
@@ -141,8 +166,9 @@ def run(customers: int, drops: int, workdir: Path) -> str:
                     while _runs_in_progress(instance):  # the next drop starts on an idle daemon
                         time.sleep(1)
         finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
+            for process in filter(None, (daemon, collector)):
+                process.terminate()
+                process.wait(timeout=60)
     parts = ("total", "sensor", "launch", "run", "before_dbt", "dbt", "after_dbt")
     med = {part: statistics.median(d[part] for d in latencies) for part in parts}
     each = " / ".join(f"{d['total']:.1f}" for d in latencies)
@@ -159,9 +185,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--drops", type=int, default=3)
+    parser.add_argument("--via", choices=["file", "sdk"], default="file", help="a file renamed into the landing folder, or Segment's SDK posting to the collector")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_latency"))
     args = parser.parse_args()
-    print(run(args.customers, args.drops, args.workdir))
+    print(run(args.customers, args.drops, args.workdir, args.via))
 
 
 if __name__ == "__main__":

@@ -154,3 +154,17 @@ def test_a_full_backlog_is_503_with_retry_after_until_the_loader_takes_it(landin
         assert post(small, "/v1/batch", batch).status_code == 200
     finally:
         small.close()
+
+
+def test_the_landing_sensor_starts_a_tick_once_a_segment_is_closed(collector):
+    import dagster as dg
+
+    from orchestration.syncs.landing import landing_sensor
+
+    collector.spool.rotate_seconds = 3600  # this test closes the segment itself
+    context = dg.build_sensor_context()
+    assert post(collector, "/v1/track", track()).status_code == 200
+    assert isinstance(landing_sensor(context), dg.SkipReason), "an open segment is still being written: no tick yet"
+    collector.spool.rotate()
+    assert isinstance(landing_sensor(context), dg.RunRequest)
+    assert isinstance(landing_sensor(context), dg.SkipReason), "the same segment starts one tick, not one per look"
