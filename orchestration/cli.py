@@ -295,8 +295,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print(f"throughline collect: {error}", file=sys.stderr)
         return 2
     collector = Collector(settings)
-    # SIGTERM (a process manager's stop) closes the open segment cleanly, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+
+    def stop(*_: object) -> None:  # SIGTERM (a process manager's stop) closes the open segment, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     print(f"throughline collect: Segment's Tracking API on {collector.url}/v1/, calls kept in {settings.folder}", flush=True)
     try:
         collector.serve_forever()
