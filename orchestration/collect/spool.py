@@ -36,6 +36,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _writer_alive(path: Path) -> bool:
+    """Is the collector that opened this segment (its pid is in the name) still running?"""
+    try:
+        pid = int(path.name.split("-")[1])
+        os.kill(pid, 0)
+    except (IndexError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # running, as another user
+        return True
+    return pid != os.getpid()
+
+
 class _Segment:
     def __init__(self, path: Path):
         self.path = path
@@ -93,10 +105,13 @@ class Spool:
         self._rotator.start()
 
     def recover(self) -> list[Path]:
-        """Close the segments a killed collector left open. A trailing partial line was
-        never acknowledged (the client retries it), so it is cut off."""
+        """Close the segments a killed collector left open (not those of another collector
+        still writing to this folder). A trailing partial line was never acknowledged (the
+        client retries it), so it is cut off."""
         closed = []
         for path in sorted(self.folder.glob("*" + OPEN_SUFFIX)):
+            if _writer_alive(path):
+                continue
             data = path.read_bytes()
             keep = data.rfind(b"\n") + 1
             if keep == 0:

@@ -168,3 +168,23 @@ def test_the_landing_sensor_starts_a_tick_once_a_segment_is_closed(collector):
     collector.spool.rotate()
     assert isinstance(landing_sensor(context), dg.RunRequest)
     assert isinstance(landing_sensor(context), dg.SkipReason), "the same segment starts one tick, not one per look"
+
+
+def test_a_restart_closes_what_a_dead_collector_left_open_and_no_live_ones(landing):
+    import os
+    import subprocess
+
+    from orchestration.collect.spool import Spool
+
+    folder = landing / "collected"
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (folder / f"1-{dead.pid}-000001.ndjson.open").write_bytes(b'{"messageId": "acked"}\n{"messageId": "torn')
+    (folder / f"2-{os.getppid()}-000001.ndjson.open").write_bytes(b'{"messageId": "another live collector"}\n')
+    spool = Spool(folder, max_backlog_bytes=1 << 20)
+    try:
+        assert (folder / f"1-{dead.pid}-000001.ndjson").read_bytes() == b'{"messageId": "acked"}\n', "the torn line was never acknowledged"
+        assert (folder / f"2-{os.getppid()}-000001.ndjson.open").exists(), "a running collector's segment is left alone"
+    finally:
+        spool.close()
