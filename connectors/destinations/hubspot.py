@@ -30,7 +30,7 @@ Enterprise: raise RATE_PER_SECOND), 100 inputs per CRM batch call. A 429 names i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +103,12 @@ class HubSpotDestination(Destination):
             return CheckResult(False, f"hubspot answered HTTP {response.status_code} to a contacts lookup")
         return CheckResult(True, "hubspot private app token accepted")
 
+    def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        """HubSpot refuses a whole upsert that names one email twice: a repeat starts the next batch."""
+        if operation is Operation.TRACK_EVENTS:
+            return super().batches(operation, records)
+        return _distinct_batches(records, self.capabilities.limits(operation).max_records)
+
     def _post(self, method: str, path: str, body: Any, tally: WriteResult, idempotent: bool = True) -> requests.Response:
         return self.client.request(method, path, json=body, limiter=self.limiter, idempotent=idempotent, tally=tally)
 
@@ -141,12 +147,9 @@ class HubSpotDestination(Destination):
             response = self._post("POST", "/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs}, tally)
             if response.status_code >= 400:
                 return [RecordResult.rejected(r.key, _message(response), str(response.status_code)) for r in sent]
-            body = response.json()
-            ids.update({str(o.get("objectWriteTraceId")): str(o["id"]) for o in body.get("results", [])})
-            failed = {trace: _reason(error) for error in body.get("errors", [])
-                      for trace in (error.get("context") or {}).get("objectWriteTraceId", [])}
-            return [RecordResult.rejected(r.key, *failed[r.key]) if r.key in failed
-                    else RecordResult.accepted(r.key, ids.get(r.key)) for r in sent]
+            answers, created = _by_trace(sent, response.json())
+            ids.update(created)
+            return answers
 
         if sent:
             outcome.update({answer.key: answer for answer in settle(sent, send)})
@@ -217,12 +220,21 @@ class HubSpotDestination(Destination):
                               idempotent=False)
         if response.status_code >= 400:
             return [RecordResult.rejected(r.key, _message(response), str(response.status_code)) for r in records]
-        body = response.json()
-        created = {str(o.get("objectWriteTraceId")): str(o["id"]) for o in body.get("results", [])}
-        failed = {trace: _reason(error) for error in body.get("errors", [])
-                  for trace in (error.get("context") or {}).get("objectWriteTraceId", [])}
-        return [RecordResult.rejected(r.key, *failed[r.key]) if r.key in failed
-                else RecordResult.accepted(r.key, created.get(r.key)) for r in records]
+        return _by_trace(records, response.json())[0]
+
+
+def _distinct_batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    emails: set[str] = set()
+    for record in records:
+        email = str(record.get("email", "")).strip().lower()
+        if len(batch) >= size or (email and email in emails):
+            yield batch
+            batch, emails = [], set()
+        batch.append(record)
+        emails.add(email)
+    if batch:
+        yield batch
 
 
 def _event(record: Record) -> dict[str, Any]:
@@ -243,6 +255,15 @@ def _json(response: requests.Response) -> dict[str, Any]:
 
 def _message(response: requests.Response) -> str:
     return str(_json(response).get("message") or f"HTTP {response.status_code}")
+
+
+def _by_trace(records: Sequence[Record], body: Mapping[str, Any]) -> tuple[list[RecordResult], dict[str, str]]:
+    """A CRM batch answer: results and errors both name the input by ``objectWriteTraceId``."""
+    created = {str(o.get("objectWriteTraceId")): str(o["id"]) for o in body.get("results", [])}
+    failed = {trace: _reason(error) for error in body.get("errors", [])
+              for trace in (error.get("context") or {}).get("objectWriteTraceId", [])}
+    return [RecordResult.rejected(r.key, *failed[r.key]) if r.key in failed
+            else RecordResult.accepted(r.key, created.get(r.key)) for r in records], created
 
 
 def _reason(error: Mapping[str, Any]) -> tuple[str, str | None]:

@@ -6,7 +6,7 @@ schemas/hubspot_*.json, since HubSpot's OpenAPI documents are not licensed for r
   ``{"status": "error", "category": "INVALID_AUTHENTICATION", ...}``.
 - POST /crm/v3/objects/contacts/batch/upsert: at most 100 inputs keyed by
   ``idProperty: email``. Bad inputs (an invalid address, a property the portal does
-  not have) do not fail the batch: 207 with ``errors[]`` naming each input by its
+  not have) do not fail the batch (a repeated id does: 400): 207 with ``errors[]`` naming each input by its
   ``objectWriteTraceId`` (and ``ids``) in ``context``; results echo the trace id.
 - POST /crm/v3/objects/contacts/batch/read (idProperty email): 100 inputs; unknown
   ones are a 207 ``OBJECT_NOT_FOUND`` error.
@@ -147,6 +147,9 @@ class HubSpotServer(VendorServer):
         body = incoming.json()
         if refusal := self._invalid("hubspot_contacts_batch_upsert", body, BATCH_LIMIT):
             return refusal
+        seen = Counter(item["id"].strip().lower() for item in body["inputs"])
+        if duplicates := sorted(email for email, count in seen.items() if count > 1):
+            return _error(400, "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {duplicates}")
         results, errors = [], []
         with self.lock:
             for item in body["inputs"]:

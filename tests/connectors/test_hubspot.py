@@ -47,6 +47,14 @@ def test_batches_split_at_100(hubspot, hubspot_server):
     assert len(hubspot_server.contacts) == 250
 
 
+def test_a_repeated_email_goes_to_the_next_batch(hubspot, hubspot_server):
+    records = contacts(3) + [Record("dup", {"email": "person1@example.com", "first_name": "Ada"})] + contacts(2, 3)
+    result = hubspot.write(Operation.UPSERT_PROFILES, records)
+    assert result.counts()["accepted"] == 6 and len(hubspot_server.contacts) == 5
+    assert len(hubspot_server.requests_to("/crm/v3/objects/contacts/batch/upsert")) == 2
+    assert hubspot_server.contact_by_email("person1@example.com")["properties"]["firstname"] == "Ada"  # last wins
+
+
 def test_server_refuses_an_oversized_batch(hubspot_server):
     import requests
 

@@ -202,3 +202,16 @@ def test_logs_carry_no_key_and_no_pii(caplog, mailchimp_env, mailchimp_server):
     for where, text in haystacks.items():
         for needle in [mailchimp_server.api_key, bad, *emails]:
             assert needle not in text, f"{needle!r} leaked into {where}"
+
+
+def test_local_servers_are_wired_like_production():
+    from orchestration.syncs.local import local_destinations
+
+    with local_destinations(("hubspot", "mailchimp")) as local:
+        with create("mailchimp", local.env) as mailchimp:
+            target = local.env["THROUGHLINE_MAILCHIMP_SEGMENT"]
+            assert mailchimp.write(Operation.ADD_AUDIENCE_MEMBERS, members(3), target=target).counts()["accepted"] == 3
+        with create("hubspot", local.env) as hubspot:
+            target = local.env["THROUGHLINE_HUBSPOT_LIST_ID"]
+            assert hubspot.write(Operation.ADD_AUDIENCE_MEMBERS, members(3), target=target).counts()["accepted"] == 3
+        assert local.requests() > 0
