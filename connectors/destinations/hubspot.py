@@ -109,7 +109,8 @@ class HubSpotDestination(Destination):
             return super().batches(operation, records)
         return _distinct_batches(records, self.capabilities.limits(operation).max_records)
 
-    def _post(self, method: str, path: str, body: Any, tally: WriteResult, idempotent: bool = True) -> requests.Response:
+    def _post(self, method: str, path: str, body: Any, tally: WriteResult,
+              idempotent: bool = True) -> requests.Response:
         return self.client.request(method, path, json=body, limiter=self.limiter, idempotent=idempotent, tally=tally)
 
     def write_batch(self, operation: Operation, records: Sequence[Record], target: str | None,
@@ -136,7 +137,7 @@ class HubSpotDestination(Destination):
             if not record.get("email"):
                 outcome[record.key] = RecordResult.rejected(record.key, "record has no email")
                 continue
-            properties = {k: str(v) for k, v in dict(record.get("properties", {})).items() if v is not None}
+            properties = {k: _text(v) for k, v in dict(record.get("properties", {})).items() if v is not None}
             properties.update({_FIELDS[f]: str(record.get(f)) for f in _FIELDS if record.get(f)})
             inputs.append({"idProperty": "email", "id": str(record.get("email")).strip(), "properties": properties,
                            "objectWriteTraceId": record.key})
@@ -153,7 +154,8 @@ class HubSpotDestination(Destination):
 
         if sent:
             outcome.update({answer.key: answer for answer in settle(sent, send)})
-        return outcome, {key: cid for key, cid in ids.items() if key in outcome and outcome[key].status is RecordStatus.ACCEPTED}
+        accepted = {key for key, answer in outcome.items() if answer.status is RecordStatus.ACCEPTED}
+        return outcome, {key: cid for key, cid in ids.items() if key in accepted}
 
     def _membership(self, action: str, records: Sequence[Record], list_id: str, ids: Mapping[str, str],
                     tally: WriteResult) -> list[RecordResult]:
@@ -243,6 +245,11 @@ def _event(record: Record) -> dict[str, Any]:
     if record.get("occurred_at"):
         event["occurredAt"] = str(record.get("occurred_at"))
     return event
+
+
+def _text(value: Any) -> str:
+    """HubSpot property values are strings; booleans are ``true``/``false``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

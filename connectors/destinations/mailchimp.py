@@ -179,7 +179,8 @@ class MailchimpDestination(Destination):
         removing = action == "members_to_remove"  # not a list member: not in the segment either
         return [RecordResult.rejected(r.key, "record has no email") if not email
                 else RecordResult.rejected(r.key, refused[email.lower()]) if email.lower() in refused and not removing
-                else RecordResult.accepted(r.key, subscriber_hash(email)) for r, email in zip(records, emails, strict=True)]
+                else RecordResult.accepted(r.key, subscriber_hash(email))
+                for r, email in zip(records, emails, strict=True)]
 
     def _tag(self, list_id: str, tag: str, status: str, record: Record, tally: WriteResult) -> RecordResult:
         return self._per_member(list_id, "tags", {"tags": [{"name": tag, "status": status}], "is_syncing": True},
@@ -189,7 +190,8 @@ class MailchimpDestination(Destination):
         if not record.get("event_name"):
             return RecordResult.rejected(record.key, "record has no event_name")
         body: dict[str, Any] = {"name": str(record.get("event_name")), "is_syncing": False,
-                                "properties": {str(k): str(v) for k, v in dict(record.get("properties", {})).items()}}
+                                "properties": {str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                                               for k, v in dict(record.get("properties", {})).items()}}
         if record.get("occurred_at"):
             body["occurred_at"] = str(record.get("occurred_at"))
         return self._per_member(list_id, "events", body, record, tally, idempotent=False)

@@ -101,7 +101,8 @@ class HubSpotServer(VendorServer):
         if incoming.headers.get("Authorization") != f"Bearer {self.access_token}":
             return _error(401, "INVALID_AUTHENTICATION",
                           "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
-                          "you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+                          "you can find more details at "
+                          "https://developers.hubspot.com/docs/methods/auth/oauth-overview")
         return None
 
     def throttle_reply(self, retry_after: float | None) -> Reply:

@@ -25,16 +25,27 @@ def handoffs(count):
                                 "text": "Visited pricing three times this week"}) for i in range(count)]
 
 
+def test_capabilities_are_data():
+    from connectors import destination_class
+
+    capabilities = destination_class("hubspot").capabilities
+    assert capabilities.limits(Operation.UPSERT_PROFILES).max_records == 100
+    assert capabilities.limits(Operation.TRACK_EVENTS).max_records == 500
+    assert not capabilities.limits(Operation.SEND_MESSAGES).idempotent
+
+
 def test_check_accepts_the_token(hubspot):
     assert hubspot.check().ok
 
 
 def test_upsert_contacts_by_email(hubspot, hubspot_server):
-    result = hubspot.write(Operation.UPSERT_PROFILES, contacts(3, phone="+16505551212", properties={"company": "Acme"}))
+    hubspot_server.custom_properties.add("vip")
+    records = contacts(3, phone="+16505551212", properties={"company": "Acme", "vip": True})
+    result = hubspot.write(Operation.UPSERT_PROFILES, records)
     assert result.counts()["accepted"] == 3 and result.requests == 1
     stored = hubspot_server.contact_by_email("person1@example.com")
     assert stored["properties"] == {"email": "person1@example.com", "firstname": "Grace", "lastname": "Hopper",
-                                    "phone": "+16505551212", "company": "Acme"}
+                                    "phone": "+16505551212", "company": "Acme", "vip": "true"}
     assert result.results[1].vendor_id == stored["id"]
     again = hubspot.write(Operation.UPSERT_PROFILES, contacts(3, first_name="Ada"))  # an upsert, not a duplicate
     assert again.counts()["accepted"] == 3 and len(hubspot_server.contacts) == 3

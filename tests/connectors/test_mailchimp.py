@@ -34,6 +34,14 @@ def test_data_center_comes_from_the_key():
         MailchimpDestination("0123456789abcdef")
 
 
+def test_capabilities_are_data():
+    from connectors import destination_class
+
+    capabilities = destination_class("mailchimp").capabilities
+    assert capabilities.limits(Operation.UPSERT_PROFILES).max_records == 500
+    assert capabilities.max_concurrency < 10 and not capabilities.limits(Operation.TRACK_EVENTS).idempotent
+
+
 def test_check_accepts_the_key(mailchimp):
     assert mailchimp.check().ok
 
