@@ -23,6 +23,8 @@ BUILTIN_MODULES = (
     "connectors.destinations.meta",
     "connectors.destinations.google_ads",
     "connectors.destinations.smtp",
+    "connectors.destinations.hubspot",
+    "connectors.destinations.mailchimp",
 )
 
 

@@ -9,7 +9,9 @@ from connectors.vendor_servers.base import Fault, VendorServer, WindowLimit
 from connectors.vendor_servers.braze import BrazeServer
 from connectors.vendor_servers.customerio import CustomerIoServer
 from connectors.vendor_servers.google_ads import GoogleAdsServer
+from connectors.vendor_servers.hubspot import HubSpotServer
 from connectors.vendor_servers.klaviyo import KlaviyoServer
+from connectors.vendor_servers.mailchimp import MailchimpServer
 from connectors.vendor_servers.meta import MetaServer
 from connectors.vendor_servers.sendgrid import SendGridServer
 from connectors.vendor_servers.smtp import SmtpServer
@@ -27,6 +29,8 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "meta": MetaServer,
     "google_ads": GoogleAdsServer,
     "smtp": SmtpServer,
+    "hubspot": HubSpotServer,
+    "mailchimp": MailchimpServer,
 }
 
 __all__ = [
@@ -35,7 +39,9 @@ __all__ = [
     "CustomerIoServer",
     "Fault",
     "GoogleAdsServer",
+    "HubSpotServer",
     "KlaviyoServer",
+    "MailchimpServer",
     "MetaServer",
     "SendGridServer",
     "SmtpServer",

@@ -45,6 +45,10 @@ def _settings(vendor: str, server: Any) -> dict[str, str]:
         return {"API_KEY": server.api_key, "REST_ENDPOINT": url}
     if vendor == "webhook":
         return {"URL": url + "/throughline", "SECRET": server.secret}
+    if vendor == "hubspot":
+        return {"ACCESS_TOKEN": server.access_token, "BASE_URL": url}
+    if vendor == "mailchimp":
+        return {"API_KEY": server.api_key, "BASE_URL": url}
     raise ValueError(f"no local settings for {vendor}")
 
 
@@ -63,6 +67,14 @@ def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio",
             local.env["THROUGHLINE_META_AUDIENCE_ID"] = DEMO_AUDIENCE
         if "sendgrid" in local.servers:
             local.env["THROUGHLINE_SENDGRID_LIST_ID"] = local.servers["sendgrid"].create_list(DEMO_LIST)
+        if "hubspot" in local.servers:
+            local.env["THROUGHLINE_HUBSPOT_LIST_ID"] = local.servers["hubspot"].create_list()
+        if "mailchimp" in local.servers:
+            mailchimp = local.servers["mailchimp"]
+            local.env["THROUGHLINE_MAILCHIMP_LIST_ID"] = mailchimp.create_list()
+            local.env["THROUGHLINE_MAILCHIMP_SEGMENT"] = (
+                f"{local.env['THROUGHLINE_MAILCHIMP_LIST_ID']}/segments/"
+                f"{mailchimp.create_segment(local.env['THROUGHLINE_MAILCHIMP_LIST_ID'])}")
         if "braze" in local.servers:
             local.servers["braze"].campaigns.add(DEMO_PUSH_CAMPAIGN)
         yield local

@@ -211,3 +211,43 @@ def customerio_env(customerio_server) -> dict[str, str]:
 def customerio(customerio_env):
     with create("customerio", customerio_env) as destination:
         yield destination
+
+
+@pytest.fixture
+def hubspot_server():
+    from connectors.vendor_servers import HubSpotServer
+
+    with HubSpotServer(rate_limits=()) as server:
+        yield server
+
+
+@pytest.fixture
+def hubspot_env(hubspot_server) -> dict[str, str]:
+    return env_for("THROUGHLINE_HUBSPOT", ACCESS_TOKEN=hubspot_server.access_token, BASE_URL=hubspot_server.base_url)
+
+
+@pytest.fixture
+def hubspot(hubspot_env):
+    with create("hubspot", hubspot_env) as destination:
+        yield destination
+
+
+@pytest.fixture
+def mailchimp_server():
+    from connectors.vendor_servers import MailchimpServer
+
+    with MailchimpServer(rate_limits=()) as server:
+        server.create_list("9e67587f52")
+        yield server
+
+
+@pytest.fixture
+def mailchimp_env(mailchimp_server) -> dict[str, str]:
+    return env_for("THROUGHLINE_MAILCHIMP", API_KEY=mailchimp_server.api_key, BASE_URL=mailchimp_server.base_url,
+                   LIST_ID="9e67587f52")
+
+
+@pytest.fixture
+def mailchimp(mailchimp_env):
+    with create("mailchimp", mailchimp_env) as destination:
+        yield destination
