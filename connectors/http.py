@@ -581,3 +581,12 @@ def probe(client: VendorHttpClient, method: str, path: str, **kwargs: Any) -> tu
         return client.request(method, path, **kwargs), ""
     except (AuthenticationError, TransientFailure, OutcomeUnknown) as error:
         return None, str(error)
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """A response's JSON body when it is an object, else {}: vendors' error pages are HTML or empty."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

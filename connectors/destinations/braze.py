@@ -34,7 +34,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
 
 from connectors.base import (
     Capabilities,
@@ -48,7 +47,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.config import EnvReader, default_prefix
-from connectors.http import HttpSettings, VendorHttpClient, probe, settle
+from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, settle
 from connectors.pii import InvalidIdentifier, e164
 from connectors.registry import register
 
@@ -141,7 +140,7 @@ class BrazeDestination(Destination):
             def send() -> list[RecordResult]:
                 response = self.client.request("POST", "/users/track", json=body, limiter=limiter,
                                                idempotent=idempotent, tally=tally)
-                answer = _json(response)
+                answer = json_object(response)
                 if response.status_code >= 400:
                     reason = str(answer.get("message") or f"HTTP {response.status_code}")
                     return [RecordResult.rejected(record.key, reason, str(response.status_code)) for _, record in sent]
@@ -218,7 +217,7 @@ class BrazeDestination(Destination):
                 path = "/campaigns/trigger/send" if kind == "campaign" else "/canvas/trigger/send"
                 response = self.client.request("POST", path, json=body, limiter=limiter,
                                                idempotent=False, tally=tally)
-                answer = _json(response)
+                answer = json_object(response)
                 if response.status_code >= 400:
                     reason = str(answer.get("message") or f"HTTP {response.status_code}")
                     return [RecordResult.rejected(r.key, reason, str(response.status_code)) for r in group]
@@ -254,7 +253,7 @@ class BrazeDestination(Destination):
                 response = self.client.request("POST", "/subscription/status/set", json=body, limiter=limiter,
                                                tally=tally)
                 if response.status_code >= 400:
-                    reason = str(_json(response).get("message") or f"HTTP {response.status_code}")
+                    reason = str(json_object(response).get("message") or f"HTTP {response.status_code}")
                     return [RecordResult.rejected(r.key, reason, str(response.status_code)) for r in group]
                 return [RecordResult.accepted(r.key) for r in group]
 
@@ -263,10 +262,4 @@ class BrazeDestination(Destination):
         return [outcome[index] for index in range(len(records))]
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 

@@ -57,7 +57,7 @@ from connectors.base import (
     split_by_limits,
 )
 from connectors.config import EnvReader, default_prefix
-from connectors.http import HttpSettings, VendorHttpClient, map_bounded, probe, settle
+from connectors.http import HttpSettings, VendorHttpClient, map_bounded, json_object, probe, settle
 from connectors.pii import InvalidIdentifier, e164
 from connectors.redaction import register_secret
 from connectors.registry import register
@@ -196,7 +196,7 @@ class CustomerIoDestination(Destination):
                     return [RecordResult.rejected(r.key, reason, str(response.status_code)) for r in sent]
                 failed: dict[int, str] = {}
                 if response.status_code == 207:
-                    for error in (_json(response).get("errors") or []):
+                    for error in (json_object(response).get("errors") or []):
                         if isinstance(error, dict) and isinstance(error.get("batch_index"), int):
                             failed.setdefault(error["batch_index"], str(error.get("message") or error.get("reason")))
                 return [
@@ -269,7 +269,7 @@ class CustomerIoDestination(Destination):
                                         tally=tally)
             if response.status_code >= 400:
                 return [RecordResult.rejected(record.key, _error_text(response), str(response.status_code))]
-            return [RecordResult.accepted(record.key, _json(response).get("delivery_id"))]
+            return [RecordResult.accepted(record.key, json_object(response).get("delivery_id"))]
 
         return settle([record], send)[0]
 
@@ -320,16 +320,8 @@ def ulid_for(key: str, timestamp_seconds: int) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _error_text(response: requests.Response) -> str:
-    body = _json(response)
+    body = json_object(response)
     meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
     errors = meta.get("errors") if isinstance(meta.get("errors"), list) else []
     return str(meta.get("error") or "; ".join(map(str, errors)) or f"HTTP {response.status_code}")

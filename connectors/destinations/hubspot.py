@@ -40,7 +40,7 @@ from connectors.base import (Capabilities, CheckResult, ConfigurationError, Dest
                              RateLimit, Record, RecordResult, RecordStatus, WriteResult)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import (Classification, HttpSettings, Verdict, VendorHttpClient, deliver_with_partial_rejects,
-                             probe, settle)
+                             json_object, probe, settle)
 from connectors.registry import register
 
 PRIVATE_APP_RATE = RateLimit(100, 10)
@@ -191,7 +191,7 @@ class HubSpotDestination(Destination):
 
         def explain(response: requests.Response, size: int) -> tuple[dict[int, tuple[str, str | None]], str]:
             named = {}
-            for detail in _json(response).get("errors") or []:
+            for detail in json_object(response).get("errors") or []:
                 where = str(detail.get("in", ""))
                 if where.startswith("inputs[") and where.endswith("]") and where[7:-1].isdigit():
                     named[int(where[7:-1])] = (str(detail.get("message")), detail.get("code"))
@@ -252,16 +252,8 @@ def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _message(response: requests.Response) -> str:
-    return str(_json(response).get("message") or f"HTTP {response.status_code}")
+    return str(json_object(response).get("message") or f"HTTP {response.status_code}")
 
 
 def _by_trace(records: Sequence[Record], body: Mapping[str, Any]) -> tuple[list[RecordResult], dict[str, str]]:

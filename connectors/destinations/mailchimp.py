@@ -42,7 +42,7 @@ import requests
 from connectors.base import (Capabilities, CheckResult, ConfigurationError, Destination, Operation, OperationLimits,
                              Record, RecordResult, RecordStatus, WriteResult)
 from connectors.config import EnvReader, default_prefix
-from connectors.http import HttpSettings, VendorHttpClient, map_bounded, probe, settle
+from connectors.http import HttpSettings, VendorHttpClient, map_bounded, json_object, probe, settle
 from connectors.registry import register
 
 _BATCH = OperationLimits(max_records=500)
@@ -124,7 +124,7 @@ class MailchimpDestination(Destination):
         if list_id not in self._merge_fields:
             response = self.client.request("GET", f"/3.0/lists/{list_id}/merge-fields",
                                            params={"count": 1000, "fields": "merge_fields.tag"}, tally=tally)
-            tags = [f.get("tag") for f in _json(response).get("merge_fields", [])] if response.status_code < 400 else []
+            tags = [f.get("tag") for f in json_object(response).get("merge_fields", [])] if response.status_code < 400 else []
             self._merge_fields[list_id] = frozenset(str(t) for t in tags if t)
         return self._merge_fields[list_id]
 
@@ -151,7 +151,7 @@ class MailchimpDestination(Destination):
             if response.status_code >= 400:
                 return [outcome.get(r.key) or RecordResult.rejected(r.key, _detail(response), str(response.status_code))
                         for r in records]
-            answer = _json(response)
+            answer = json_object(response)
             done = {str(m.get("email_address", "")).lower(): m.get("id") for m in
                     answer.get("new_members", []) + answer.get("updated_members", [])}
             failed = {str(e.get("email_address", "")).lower(): e for e in answer.get("errors", [])}
@@ -174,7 +174,7 @@ class MailchimpDestination(Destination):
         response = self.client.request("POST", f"/3.0/lists/{list_id}/segments/{segment_id}", json=body, tally=tally)
         if response.status_code >= 400:
             return [RecordResult.rejected(r.key, _detail(response), str(response.status_code)) for r in records]
-        refused = {str(e).lower(): str(error.get("error")) for error in _json(response).get("errors", [])
+        refused = {str(e).lower(): str(error.get("error")) for error in json_object(response).get("errors", [])
                    for e in error.get("email_addresses", [])}
         removing = action == "members_to_remove"  # not a list member: not in the segment either
         return [RecordResult.rejected(r.key, "record has no email") if not email
@@ -222,16 +222,8 @@ def _target(target: str | None) -> tuple[str, str | None, str]:
     return list_id, kind or None, name
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _detail(response: requests.Response) -> str:
-    body = _json(response)
+    body = json_object(response)
     fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in body.get("errors") or [] if isinstance(e, dict))
     return " ".join(p for p in (str(body.get("detail") or body.get("title") or ""), fields) if p) or \
         f"HTTP {response.status_code}"
