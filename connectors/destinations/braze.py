@@ -34,7 +34,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
 from connectors.base import (
     Capabilities,
     CheckResult,
