@@ -40,6 +40,7 @@ _MERGE_FIELDS = re.compile(r"^/3\.0/lists/([^/]+)/merge-fields$")
 _SEGMENT = re.compile(r"^/3\.0/lists/([^/]+)/segments/([^/]+)$")
 _MEMBER_ACTION = re.compile(r"^/3\.0/lists/([^/]+)/members/([0-9a-f]{32})/(tags|events)$")
 DEFAULT_MERGE_FIELDS = ("FNAME", "LNAME", "PHONE", "ADDRESS", "BIRTHDAY")
+DEMO_LIST = "9e67587f52"  # the audience a server started on its own has, as Meta's has DEMO_AUDIENCE
 
 
 def subscriber_hash(email: str) -> str:
@@ -66,10 +67,11 @@ class MailchimpServer(VendorServer):
         self.in_flight = 0
         self.peak_in_flight = 0
         self._connections = threading.Lock()
+        self.create_list(DEMO_LIST)
 
     # ------------------------------------------------------------ test helpers
 
-    def create_list(self, list_id: str = "9e67587f52") -> str:
+    def create_list(self, list_id: str = DEMO_LIST) -> str:
         with self.lock:
             self.lists.setdefault(list_id, {"members": {}, "merge_fields": set(DEFAULT_MERGE_FIELDS), "segments": {}})
         return list_id

@@ -1,0 +1,123 @@
+"""Each destination's throughput against a bare `requests` loop posting the same requests.
+
+    python bench/bench_destinations.py [--only hubspot mailchimp] [--records N] [--repeat 3]
+
+A case is a module in ``bench/destination_cases/`` with:
+- ``VENDOR``: the local server, run as ``python -m connectors.vendor_servers <VENDOR> --unlimited``
+  in a process of its own (so the client is what is measured);
+- ``RECORDS``: how many records a run sends by default;
+- ``OPERATION``: what is sent, in words, for the table;
+- ``ours(base_url, count) -> int``: the records through ``connectors.create(...).write`` (its client
+  rate limit raised where the bare loop has none), the
+  number accepted;
+- ``bare(base_url, count) -> int``: the same requests from one ``requests.Session`` with no
+  retries, checks or result objects, the number accepted.
+
+Every run is a child process; ours and the bare loop alternate, and the figure is the
+median of ``--repeat`` pairs. A run that accepts fewer than it sent fails the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import pkgutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import destination_cases  # noqa: E402  (the bench folder is on the path only now)
+from harness import machine  # noqa: E402
+
+
+def cases() -> dict[str, object]:
+    return {info.name: importlib.import_module(f"destination_cases.{info.name}")
+            for info in pkgutil.iter_modules(destination_cases.__path__)}
+
+
+def child(case: str, side: str, base_url: str, count: int) -> None:
+    module = importlib.import_module(f"destination_cases.{case}")
+    started = time.perf_counter()
+    accepted = getattr(module, side)(base_url, count)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"accepted": accepted, "seconds": seconds}))
+
+
+def start_server(vendor: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "connectors.vendor_servers", vendor, "--unlimited"],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline().split()
+    if len(line) != 2:
+        process.kill()
+        raise RuntimeError(f"the {vendor} server did not start")
+    return process, line[1]
+
+
+def run_child(case: str, side: str, base_url: str, count: int) -> float:
+    env = {**os.environ, "HTTP_BACKOFF_BASE": "0.05"}
+    output = subprocess.run([sys.executable, __file__, "child", case, side, base_url, str(count)],
+                            check=True, capture_output=True, text=True, env=env).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    if result["accepted"] != count:
+        raise RuntimeError(f"{case} {side}: {result['accepted']} of {count} accepted")
+    return result["seconds"]
+
+
+def measure(name: str, module, count: int, repeat: int) -> dict:
+    server, base_url = start_server(module.VENDOR)
+    try:
+        run_child(name, "ours", base_url, min(count, 200))  # warm the server's caches and the OS
+        ours, bare = [], []
+        for _ in range(repeat):
+            ours.append(run_child(name, "ours", base_url, count))
+            bare.append(run_child(name, "bare", base_url, count))
+    finally:
+        server.terminate()
+        server.wait()
+    return {"case": name, "operation": module.OPERATION, "records": count,
+            "ours": ours, "bare": bare, "ratio": statistics.median(bare) / statistics.median(ours)}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| destination | operation | records | ours: median s (runs) | bare loop: median s (runs) | records/s, ours | % of bare loop |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        runs = lambda values: f"{statistics.median(values):.2f} ({' / '.join(f'{v:.2f}' for v in values)})"  # noqa: E731
+        lines.append(f"| {row['case']} | {row['operation']} | {row['records']:,} | {runs(row['ours'])} | "
+                     f"{runs(row['bare'])} | {row['records'] / statistics.median(row['ours']):,.0f} | "
+                     f"{row['ratio']:.0%} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "child":
+        case, side, base_url, count = argv[1:5]
+        return child(case, side, base_url, int(count))
+    parser = argparse.ArgumentParser(prog="bench_destinations.py")
+    parser.add_argument("--only", nargs="*", help="case names (default: every case)")
+    parser.add_argument("--records", type=int, help="records per run (default: each case's RECORDS)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    known = cases()
+    unknown = set(args.only or ()) - set(known)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}; known: {sorted(known)}")
+    load_before = os.getloadavg()[0]
+    rows = [measure(name, module, args.records or module.RECORDS, args.repeat)
+            for name, module in sorted(known.items()) if not args.only or name in args.only]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"\ncommit {commit}, {machine()}, load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

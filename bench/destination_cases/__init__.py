@@ -1,0 +1,1 @@
+"""One module per destination benchmarked by bench/bench_destinations.py (see its docstring)."""
