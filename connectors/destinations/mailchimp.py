@@ -5,7 +5,8 @@ Environment (prefix THROUGHLINE_MAILCHIMP by default):
                    data center: ``...-us21`` -> https://us21.api.mailchimp.com
   BASE_URL         overrides the data center's URL (the local server)
   LIST_ID          the audience for upsert_profiles and track_events without a target
-  STATUS           status for members whose record has no ``status``, default subscribed
+  STATUS           status for members whose record has no ``status`` (none by default: a
+                   subscription status comes from the customer's consent, never from a default)
   MAX_CONCURRENCY  per-member requests in flight (events, tags), default 8: Mailchimp allows
                    10 simultaneous connections per key
   plus the shared HTTP variables (see ``HttpSettings.from_env``).
@@ -15,12 +16,15 @@ segment, tags included) or ``LIST_ID/tags/TAG NAME``.
 
 Operations:
   upsert_profiles          POST /3.0/lists/{list} batch subscribe, 500 per call, update_existing:
-                           email, status, first_name/last_name/phone (FNAME, LNAME, PHONE) and
+                           email, status (required: subscribed, unsubscribed, cleaned, pending or
+                           transactional), first_name/last_name/phone (FNAME, LNAME, PHONE) and
                            properties whose upper-cased name is one of the audience's merge
                            fields (read once per audience; others are not sent), tags. Mailchimp
                            applies the status to existing members too. Members in ``errors[]``
                            are REJECTED with Mailchimp's ``error`` and ``error_code``.
-  add_audience_members     the upsert, then the segment's ``members_to_add`` (one call) or each
+  add_audience_members     new members batch-subscribed without update_existing (an existing
+                           member keeps the status Mailchimp has: an audience sync never re-subscribes
+                           anyone), then the segment's ``members_to_add`` (one call) or each
                            member's tag set active (POST .../members/{hash}/tags)
   remove_audience_members  ``members_to_remove``, the tag set inactive, or (audience target)
                            the batch with status unsubscribed
@@ -48,6 +52,9 @@ from connectors.registry import register
 _BATCH = OperationLimits(max_records=500)
 _FIELDS = {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE"}
 _DATA_CENTER = re.compile(r"^[a-z]+[0-9]+$")
+STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+_NO_STATUS = ("record has no status: give it one from the customer's email consent (subscribed, unsubscribed or "
+              "pending for double opt-in), or set THROUGHLINE_MAILCHIMP_STATUS")
 
 
 def subscriber_hash(email: str) -> str:
@@ -70,11 +77,13 @@ class MailchimpDestination(Destination):
     )
 
     def __init__(self, api_key: str, *, base_url: str | None = None, list_id: str | None = None,
-                 status: str = "subscribed", http: HttpSettings | None = None) -> None:
+                 status: str | None = None, http: HttpSettings | None = None) -> None:
         data_center = api_key.rpartition("-")[2]
         if base_url is None and not _DATA_CENTER.match(data_center):
             raise ConfigurationError("mailchimp: the API key has no data center suffix (like -us21); set BASE_URL")
         settings = http or HttpSettings()
+        if status is not None and status not in STATUSES:
+            raise ConfigurationError(f"mailchimp: STATUS {status!r} is not one of {', '.join(STATUSES)}")
         self.list_id, self.status = list_id, status
         self.concurrency = min(settings.max_concurrency or self.capabilities.max_concurrency, 10)
         self.client = VendorHttpClient("mailchimp", base_url or f"https://{data_center}.api.mailchimp.com", settings,
@@ -85,7 +94,7 @@ class MailchimpDestination(Destination):
     def from_env(cls, env: Mapping[str, str] | None = None, prefix: str | None = None) -> MailchimpDestination:
         reader = EnvReader(prefix or default_prefix(cls.name), env)
         return cls(reader.secret("API_KEY").reveal(), base_url=reader.text("BASE_URL"), list_id=reader.text("LIST_ID"),
-                   status=reader.text("STATUS", "subscribed") or "subscribed", http=HttpSettings.from_env(reader))
+                   status=reader.text("STATUS"), http=HttpSettings.from_env(reader))
 
     def close(self) -> None:
         self.client.close()
@@ -107,8 +116,9 @@ class MailchimpDestination(Destination):
             return settle(records, lambda: self._segment(list_id, name, "members_to_remove", records, result))
         if operation is Operation.REMOVE_AUDIENCE_MEMBERS and kind == "tags":
             return map_bounded(lambda r: self._tag(list_id, name, "inactive", r, result), records, self.concurrency)
-        unsubscribe = operation is Operation.REMOVE_AUDIENCE_MEMBERS
-        outcome = {a.key: a for a in settle(records, lambda: self._subscribe(list_id, records, unsubscribe, result))}
+        mode = ("unsubscribe" if operation is Operation.REMOVE_AUDIENCE_MEMBERS
+                else "ensure" if operation is Operation.ADD_AUDIENCE_MEMBERS and kind else "upsert")
+        outcome = {a.key: a for a in settle(records, lambda: self._subscribe(list_id, records, mode, result))}
         ready = [r for r in records if outcome[r.key].status is RecordStatus.ACCEPTED]
         if operation is Operation.ADD_AUDIENCE_MEMBERS and ready and kind == "segments":
             outcome.update({a.key: a for a in settle(
@@ -128,11 +138,13 @@ class MailchimpDestination(Destination):
             self._merge_fields[list_id] = frozenset(str(t) for t in tags if t)
         return self._merge_fields[list_id]
 
-    def _member(self, record: Record, fields: frozenset[str], unsubscribe: bool) -> dict[str, Any]:
+    def _status(self, record: Record, mode: str) -> str | None:
+        return "unsubscribed" if mode == "unsubscribe" else str(record.get("status", self.status or "")) or None
+
+    def _member(self, record: Record, fields: frozenset[str], mode: str) -> dict[str, Any]:
         merge = {k.upper(): v for k, v in dict(record.get("properties", {})).items() if k.upper() in fields}
         merge.update({tag: str(record.get(f)) for f, tag in _FIELDS.items() if record.get(f) and tag in fields})
-        member: dict[str, Any] = {"email_address": str(record.get("email")).strip(),
-                                  "status": "unsubscribed" if unsubscribe else str(record.get("status", self.status))}
+        member: dict[str, Any] = {"email_address": str(record.get("email")).strip(), "status": self._status(record, mode)}
         if merge:
             member["merge_fields"] = merge
         tags = record.get("tags")
@@ -140,13 +152,19 @@ class MailchimpDestination(Destination):
             member["tags"] = [t.strip() for t in tags.split(",")] if isinstance(tags, str) else [str(t) for t in tags]
         return member
 
-    def _subscribe(self, list_id: str, records: Sequence[Record], unsubscribe: bool,
-                   tally: WriteResult) -> list[RecordResult]:
+    def _subscribe(self, list_id: str, records: Sequence[Record], mode: str, tally: WriteResult) -> list[RecordResult]:
+        """``mode``: upsert (the record's status applies to existing members too), ensure (members
+        exist afterwards; existing ones keep their status) or unsubscribe."""
         outcome = {r.key: RecordResult.rejected(r.key, "record has no email") for r in records if not r.get("email")}
+        for record in records:
+            status = self._status(record, mode)
+            if record.key not in outcome and status not in STATUSES:
+                outcome[record.key] = RecordResult.rejected(record.key, _NO_STATUS if status is None else
+                                                            f"the status is not a Mailchimp status ({', '.join(STATUSES)})")
         sent = [r for r in records if r.key not in outcome]
         if sent:
-            fields = frozenset() if unsubscribe else self._fields(list_id, tally)
-            body = {"members": [self._member(r, fields, unsubscribe) for r in sent], "update_existing": True}
+            fields = frozenset() if mode == "unsubscribe" else self._fields(list_id, tally)
+            body = {"members": [self._member(r, fields, mode) for r in sent], "update_existing": mode != "ensure"}
             response = self.client.request("POST", f"/3.0/lists/{list_id}", json=body, tally=tally)
             if response.status_code >= 400:
                 return [outcome.get(r.key) or RecordResult.rejected(r.key, _detail(response), str(response.status_code))
@@ -157,7 +175,9 @@ class MailchimpDestination(Destination):
             failed = {str(e.get("email_address", "")).lower(): e for e in answer.get("errors", [])}
             for record in sent:
                 email = str(record.get("email")).strip().lower()
-                if email in failed:
+                if email in failed and mode == "ensure" and failed[email].get("error_code") == "ERROR_CONTACT_EXISTS":
+                    outcome[record.key] = RecordResult.accepted(record.key, subscriber_hash(email))
+                elif email in failed:
                     error = failed[email]
                     outcome[record.key] = RecordResult.rejected(record.key, str(error.get("error")),
                                                                 error.get("error_code"))

@@ -63,6 +63,7 @@ class MailchimpServer(VendorServer):
         self.max_connections = max_connections
         self.lists: dict[str, dict[str, Any]] = {}  # id -> {"members": {hash: member}, "merge_fields", "segments"}
         self.forgotten: set[str] = set()  # addresses permanently deleted (GDPR): never re-imported
+        self.compliance: set[str] = set()  # hashes of members who unsubscribed themselves or bounced
         self.events: list[dict[str, Any]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -80,6 +81,16 @@ class MailchimpServer(VendorServer):
         with self.lock:
             self.lists[list_id]["segments"].setdefault(segment_id, set())
         return segment_id
+
+    def unsubscribed_by_member(self, list_id: str, email: str) -> None:
+        """The member clicked unsubscribe: Mailchimp's API may not subscribe them again (only
+        ``pending``, a double opt-in, can bring them back)."""
+        with self.lock:
+            key = subscriber_hash(email)
+            member = self.lists[list_id]["members"].setdefault(
+                key, {"id": key, "email_address": email, "merge_fields": {}, "tags": set()})
+            member["status"] = "unsubscribed"
+            self.compliance.add(key)
 
     def member(self, list_id: str, email: str) -> dict[str, Any] | None:
         return self.lists[list_id]["members"].get(subscriber_hash(email))
@@ -198,6 +209,9 @@ class MailchimpServer(VendorServer):
         if email.lower() in self.forgotten:
             return (f"{email} was permanently deleted and cannot be re-imported. The contact must re-subscribe "
                     "to get back on the list.", "ERROR_GENERIC")
+        if key in audience["members"] and update_existing and key in self.compliance and item["status"] == "subscribed":
+            return (f"{email} is in a compliance state due to unsubscribe, bounce, or compliance review and cannot be "
+                    "subscribed.", "ERROR_GENERIC")
         if key in audience["members"] and not update_existing:
             return f"{email} is already a list member, do you want to update? please provide update_existing:true " \
                    "in the request body", "ERROR_CONTACT_EXISTS"

@@ -13,7 +13,8 @@ LIST = "9e67587f52"
 
 
 def members(count, start=0, **extra):
-    return [Record(f"m-{i}", {"email": f"Member{i}@Example.com", "first_name": "Grace", **extra})
+    fields = {"status": "subscribed", **extra}  # a sync derives the status from the customer's email consent
+    return [Record(f"m-{i}", {"email": f"Member{i}@Example.com", "first_name": "Grace", **fields})
             for i in range(start, start + count)]
 
 
@@ -78,7 +79,7 @@ def test_server_refuses_more_than_500_members(mailchimp_server):
 def test_per_member_errors_carry_mailchimps_reason(mailchimp, mailchimp_server):
     mailchimp_server.forgotten.add("member2@example.com")
     records = members(4)
-    records[1] = Record("m-1", {"email": "member1@example"})
+    records[1] = Record("m-1", {"email": "member1@example", "status": "subscribed"})
     result = mailchimp.write(Operation.UPSERT_PROFILES, records)
     assert [r.status for r in result.results] == [RecordStatus.ACCEPTED, RecordStatus.REJECTED,
                                                   RecordStatus.REJECTED, RecordStatus.ACCEPTED]
@@ -112,6 +113,35 @@ def test_removal_from_the_audience_unsubscribes(mailchimp, mailchimp_server):
     mailchimp.write(Operation.REMOVE_AUDIENCE_MEMBERS, members(1), target=LIST)
     assert mailchimp_server.member(LIST, "member0@example.com")["status"] == "unsubscribed"
     assert mailchimp_server.member(LIST, "member1@example.com")["status"] == "subscribed"
+
+
+def test_no_status_is_a_reject_never_a_subscription(mailchimp, mailchimp_server):
+    unknown = [Record("m-0", {"email": "member0@example.com"}), Record("m-1", {"email": "member1@example.com",
+                                                                             "status": "opted_in"})]
+    result = mailchimp.write(Operation.UPSERT_PROFILES, unknown)
+    assert [r.status for r in result.results] == [RecordStatus.REJECTED] * 2
+    assert "email consent" in result.results[0].reason and "is not a Mailchimp status" in result.results[1].reason
+    assert result.requests == 0 and mailchimp_server.member(LIST, "member0@example.com") is None
+    with pytest.raises(ConfigurationError, match="STATUS 'yes'"):
+        MailchimpDestination(mailchimp_server.api_key, base_url=mailchimp_server.base_url, status="yes")
+
+
+def test_someone_who_unsubscribed_is_never_subscribed_again(mailchimp, mailchimp_server):
+    mailchimp_server.unsubscribed_by_member(LIST, "member0@example.com")
+    result = mailchimp.write(Operation.UPSERT_PROFILES, members(2))
+    assert [r.status for r in result.results] == [RecordStatus.REJECTED, RecordStatus.ACCEPTED]
+    assert "compliance state" in result.results[0].reason
+    assert mailchimp_server.member(LIST, "member0@example.com")["status"] == "unsubscribed"
+
+
+def test_an_audience_sync_keeps_each_members_status(mailchimp, mailchimp_server):
+    # Mirroring a segment into a tag creates new members but never changes an existing one's status.
+    mailchimp.write(Operation.UPSERT_PROFILES, members(1, status="unsubscribed"))
+    result = mailchimp.write(Operation.ADD_AUDIENCE_MEMBERS, members(2), target=f"{LIST}/tags/Champions")
+    assert result.counts()["accepted"] == 2
+    assert [mailchimp_server.member(LIST, f"member{i}@example.com")["status"] for i in range(2)] == \
+        ["unsubscribed", "subscribed"]
+    assert all("Champions" in mailchimp_server.member(LIST, f"member{i}@example.com")["tags"] for i in range(2))
 
 
 def test_events_per_member_and_an_unknown_member_rejected(mailchimp, mailchimp_server):
@@ -191,7 +221,7 @@ def test_bad_key_is_one_clear_error(mailchimp_env, mailchimp_server):
 def test_logs_carry_no_key_and_no_pii(caplog, mailchimp_env, mailchimp_server):
     caplog.set_level(logging.DEBUG)
     emails = ["ada.lovelace@example.com", "grace-hopper@example.org", "broken-address@example"]
-    people = [Record(f"p{i}", {"email": e, "first_name": "Ada"}) for i, e in enumerate(emails)]
+    people = [Record(f"p{i}", {"email": e, "first_name": "Ada", "status": "subscribed"}) for i, e in enumerate(emails)]
     mailchimp_server.inject(Fault.STATUS, count=1, status=503)
     mailchimp_server.inject(Fault.THROTTLE, count=1, retry_after=None)
     with create("mailchimp", mailchimp_env) as mailchimp:
