@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Mapping
+from typing import Any
 
 from connectors.base import ConfigurationError, Destination
+from connectors.config import default_prefix
 
 _REGISTRY: dict[str, type[Destination]] = {}
 
@@ -58,3 +61,24 @@ def create(name: str, env: Mapping[str, str] | None = None, prefix: str | None =
     """Build the destination ``name`` from environment variables (``env``
     defaults to ``os.environ``; ``prefix`` to THROUGHLINE_<NAME>)."""
     return destination_class(name).from_env(env, prefix)
+
+
+def describe(name: str) -> dict[str, Any]:
+    """What a destination can do, from its capabilities: each operation's batch limits, rate
+    and whether a resend is deduplicated, plus where its settings come from."""
+    cls = destination_class(name)
+    capabilities = cls.capabilities
+    doc = (sys.modules[cls.__module__].__doc__ or "").strip()
+    operations = []
+    for operation, limits in sorted(capabilities.operations.items(), key=lambda item: item[0].value):
+        rate = limits.rate
+        operations.append({
+            "operation": operation.value,
+            "max_records": limits.max_records,
+            "max_bytes": limits.max_bytes,
+            "rate": None if rate is None else {"requests": rate.requests, "per_seconds": rate.per_seconds},
+            "deduplicated": limits.idempotent,
+            "needs_target": operation in capabilities.needs_target,
+        })
+    return {"name": name, "summary": doc.splitlines()[0] if doc else "", "environment_prefix": default_prefix(name),
+            "max_concurrency": capabilities.max_concurrency, "operations": operations}

@@ -175,6 +175,40 @@ def cmd_syncs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_destinations(args: argparse.Namespace) -> int:
+    import json
+
+    from connectors.registry import available, describe
+    from orchestration.summary import format_table
+
+    unknown = sorted(set(args.names) - set(available()))
+    if unknown:
+        print(f"unknown destination(s): {', '.join(unknown)}; known: {', '.join(available())}", file=sys.stderr)
+        return 2
+    described = [describe(name) for name in args.names or available()]
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+
+    def rate(limit: dict | None) -> str:
+        if limit is None:
+            return "-"
+        every = limit["per_seconds"]
+        return f"{limit['requests']:g}/s" if every == 1 else f"{limit['requests']:g} per {every:g} s"
+
+    headers = ["destination", "operation", "records/request", "bytes/request", "rate", "dedup",
+               "target", "concurrency"]
+    rows = [(d["name"], o["operation"], f"{o['max_records']:,}", f"{o['max_bytes']:,}" if o["max_bytes"] else "-",
+             rate(o["rate"]), "yes" if o["deduplicated"] else "no",
+             "needed" if o["needs_target"] else "-", str(d["max_concurrency"]))
+            for d in described for o in d["operations"]]
+    print(format_table(headers, rows))
+    print(f"\n{len(described)} destination{'s' if len(described) != 1 else ''}. dedup: the vendor stores a resent record once, so a request whose "
+          "outcome is unknown is retried; otherwise it is left unknown, never resent. Settings: THROUGHLINE_<NAME>_* "
+          "environment variables.")
+    return 0
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from orchestration.syncs.assets import load_sync_specs
     from orchestration.syncs.runner import RunOptions, preview_sync
@@ -354,6 +388,11 @@ def parser() -> argparse.ArgumentParser:
     pv.set_defaults(func=cmd_preview)
 
     sub.add_parser("syncs", help="every declared sync with its last run and counts").set_defaults(func=cmd_syncs)
+
+    ds = sub.add_parser("destinations", help="every destination with its capabilities: operations, batch limits, rate, dedup")
+    ds.add_argument("names", nargs="*", help="only these destinations")
+    ds.add_argument("--json", action="store_true", help="as JSON")
+    ds.set_defaults(func=cmd_destinations)
 
     de = sub.add_parser("delivery-events", help="load what a destination reported (bounces, complaints, unsubscribes, opens, clicks)")
     de.add_argument("provider", choices=["sendgrid", "twilio", "braze", "customerio"])

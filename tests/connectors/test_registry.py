@@ -40,3 +40,27 @@ def test_unknown_destination_and_operation():
 def test_secrets_do_not_print():
     secret = Secret("sk-live-abcdef")
     assert "abcdef" not in repr(secret) and "abcdef" not in f"{secret}"
+
+
+def test_destinations_command_prints_every_destination_with_its_capabilities(capsys):
+    import json
+
+    from orchestration.cli import main
+
+    assert main(["destinations", "--json"]) == 0
+    described = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert set(described) == set(available())
+    for name, entry in described.items():
+        capabilities = destination_class(name).capabilities
+        assert {o["operation"] for o in entry["operations"]} == {op.value for op in capabilities.operations}
+        for o in entry["operations"]:
+            limits = capabilities.limits(Operation(o["operation"]))
+            assert (o["max_records"], o["deduplicated"]) == (limits.max_records, limits.idempotent)
+    hubspot_events = next(o for o in described["hubspot"]["operations"] if o["operation"] == "track_events")
+    assert hubspot_events["rate"] == {"requests": 100, "per_seconds": 10}
+
+    assert main(["destinations", "twilio"]) == 0
+    table = capsys.readouterr().out
+    assert "send_messages" in table and "1 destination." in table and "hubspot" not in table
+    assert main(["destinations", "carrier-pigeon"]) == 2
+    assert "unknown destination(s): carrier-pigeon" in capsys.readouterr().err
