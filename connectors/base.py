@@ -15,7 +15,8 @@ deduplicate and no answer came back), so they are marked rather than guessed.
 
 Record fields use one vocabulary across destinations (a sync model's columns):
   identity   email, phone, external_id, first_name, last_name
-  profile    properties (dict of custom attributes)
+  profile    properties (dict of custom attributes), status (an email subscription status
+             derived from consent, for the destinations that keep one)
   message    subject, text, html, template_id, template_data (dict), from_email
   event      event_name, occurred_at (ISO 8601), properties, value
 Each destination documents which fields it reads.

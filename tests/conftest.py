@@ -19,15 +19,35 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+ENGINES = ("duckdb", "postgres")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), a module's tests on one engine run in one
+    worker, so a module-scoped warehouse is built once; a module that marks its own
+    `xdist_group` (the ones whose Dagster runs share dbt_project/target) keeps it. Marked
+    as each test is collected: xdist reads the groups in pytest_collection_modifyitems."""
+    if item.get_closest_marker("xdist_group"):
+        return
+    params = getattr(item, "callspec", None)
+    engine = next((v for v in (params.params.values() if params else ()) if v in ENGINES), "")
+    item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{engine}"))
+
+
 @pytest.fixture(scope="session")
 def dbt_manifest() -> dict:
     """The journeys compiled and the dbt project parsed, as `throughline prepare` does."""
     import json
 
+    from filelock import FileLock
+
     from orchestration.dbt.project import prepare_manifest, throughline_dbt_project
 
-    prepare_manifest()
-    return json.loads(throughline_dbt_project.manifest_path.read_text())
+    # Each xdist worker asks for it: one prepares while the others wait, then each re-reads.
+    throughline_dbt_project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(throughline_dbt_project.manifest_path.with_name("prepare.lock")):
+        prepare_manifest()
+        return json.loads(throughline_dbt_project.manifest_path.read_text())
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import pytest
 
 from tests.analytics.demo_warehouse import BIN, DBT_PROJECT_DIR, build_demo_warehouse
 
+# Dagster's dbt runs share dbt_project/target (partial parse, last_run): one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("dagster")
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, dbt_manifest):

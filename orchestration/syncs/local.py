@@ -53,7 +53,7 @@ def _settings(vendor: str, server: Any) -> dict[str, str]:
 
 
 @contextmanager
-def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio", "braze", "webhook"),
+def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio", "braze", "webhook", "hubspot", "mailchimp"),
                        **server_options: Any) -> Iterator[LocalDestinations]:
     local = LocalDestinations()
     with ExitStack() as stack:

@@ -47,7 +47,7 @@ CONNECTOR_OPERATIONS = {
 # in `properties`.
 RECORD_FIELDS = frozenset({
     "email", "phone", "external_id", "first_name", "last_name", "country_code", "postal_code", "name",
-    "properties", "subject", "text", "html", "template_id", "template_data", "from_email",
+    "properties", "status", "subject", "text", "html", "template_id", "template_data", "from_email",
     "campaign_id", "canvas_id", "event_name", "occurred_at", "value", "product_id", "currency", "quantity",
 })
 # Fields that say who a member is at the destination: when they change, the old identity

@@ -14,6 +14,9 @@ from orchestration.warehouse import raw_layer
 from tests.collect.conftest import WRITE_KEY
 from tests.syncs.conftest import local  # noqa: F401  (the local vendor servers)
 
+# Dagster's dbt runs share dbt_project/target (partial parse, last_run): one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("dagster")
+
 SHOPPERS = 4
 
 

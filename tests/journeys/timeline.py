@@ -95,10 +95,12 @@ class JourneyWarehouse:
             load_file(con, timeline.write(self.tmp / f"{name}.jsonl"))
             normalise_new_phone_numbers(con)
 
-    def _dbt(self, *args: str) -> None:
+    def _dbt(self, *args: str, now: datetime | None = None) -> None:
+        # `now` goes in THROUGHLINE_NOW, not --vars: new vars make dbt re-parse the project (macros/now.sql).
+        env = {**self.env, "THROUGHLINE_NOW": now.strftime("%Y-%m-%d %H:%M:%S")} if now else self.env
         result = subprocess.run(
             [DBT, *args, "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(self.target)],
-            cwd=DBT_PROJECT_DIR, env=self.env, capture_output=True, text=True, timeout=600,
+            cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
@@ -125,7 +127,7 @@ class JourneyWarehouse:
         return failures
 
     def decide(self, now: datetime) -> None:
-        self._dbt("run", "--select", "+journey_actions_due", "--vars", json.dumps({"now": now.strftime("%Y-%m-%d %H:%M:%S")}))
+        self._dbt("run", "--select", "+journey_actions_due", now=now)
 
     def connect(self):
         with environment(self.engine_env):

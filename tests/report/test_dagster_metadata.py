@@ -14,6 +14,9 @@ import pytest
 from orchestration.report.metadata import FUNNEL_METRICS, LIFT_METRICS, interval_line, lift_markdown
 from tests.analytics.demo_warehouse import NOW
 
+# Dagster's dbt runs share dbt_project/target (partial parse, last_run): one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("dagster")
+
 JOURNEYS_WITH_HOLDOUT = ("abandoned_cart", "trial_onboarding", "win_back")
 
 

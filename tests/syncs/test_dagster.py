@@ -8,6 +8,9 @@ from orchestration.syncs.assets import SyncDestinations, build_sync_asset
 
 from .helpers import audience_spec, member, message_spec, write_actions, write_audience
 
+# Dagster's dbt runs share dbt_project/target (partial parse, last_run): one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("dagster")
+
 SYNC_ASSETS = {
     "meta/champions_to_meta": "syncs/champions_to_meta",
     "sendgrid/champions_to_sendgrid": "syncs/champions_to_sendgrid",
@@ -15,6 +18,8 @@ SYNC_ASSETS = {
     "twilio/messages_to_twilio": "syncs/messages_to_twilio",
     "braze/messages_to_braze": "syncs/messages_to_braze",
     "webhook/messages_to_webhook": "syncs/messages_to_webhook",
+    "mailchimp/champions_to_mailchimp": "syncs/champions_to_mailchimp",
+    "hubspot/sales_ready_leads_to_hubspot": "syncs/sales_ready_leads_to_hubspot",
 }
 
 

@@ -15,6 +15,9 @@ from connectors.vendor_servers.meta import DEMO_AUDIENCE
 from orchestration.cli import main
 from orchestration.warehouse import raw_layer
 
+# Dagster's dbt runs share dbt_project/target (partial parse, last_run): one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("dagster")
+
 THROUGHLINE = str(Path(sys.executable).parent / "throughline")
 NOW = "2026-11-01T00:00:00"
 
