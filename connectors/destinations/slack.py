@@ -25,6 +25,7 @@ per channel (Slack's chat.postMessage and webhook guidance): one limiter per cha
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from connectors.base import (AuthenticationError, Capabilities, CheckResult, Con
                              Operation, OperationLimits, RateLimit, Record, RecordResult, WriteResult)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, OutcomeUnknown, TransientFailure, VendorHttpClient, json_object, probe
+from connectors.redaction import register_secret
 from connectors.registry import register
 
 CHANNEL_RATE = RateLimit(1, 1)
@@ -60,6 +62,10 @@ class SlackDestination(Destination):
             raise ConfigurationError("slack: set exactly one of WEBHOOK_URL and BOT_TOKEN")
         self.channel = channel
         if webhook_url:
+            # urllib3 logs request lines (the path alone) at DEBUG: the path and its last part are secret too.
+            path = urlsplit(webhook_url).path
+            for part in (webhook_url, path, path.rstrip("/").rpartition("/")[2]):
+                register_secret(part)
             self.client = VendorHttpClient("slack", webhook_url, http or HttpSettings())
         else:
             self.client = VendorHttpClient("slack", api_url, http or HttpSettings(),

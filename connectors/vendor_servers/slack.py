@@ -35,6 +35,8 @@ class SlackServer(VendorServer):
     def __init__(self, bot_token: str = DEMO_TOKEN, hook_secret: str = "localwebhooksecret0000000",
                  per_channel_per_second: float | None = 1.0, **options: Any) -> None:
         super().__init__(**options)
+        if options.get("rate_limits") == ():  # --unlimited lifts the per-channel pace too
+            per_channel_per_second = None
         self.bot_token, self.hook_secret = bot_token, hook_secret
         self.per_channel_per_second = per_channel_per_second
         # id -> name, whether the bot is a member, archived
