@@ -9,7 +9,7 @@ Contract enforced (Slack's "Sending messages using incoming webhooks" and chat.p
   HTTP 200 with ``{"ok": false, "error": ...}``: not_authed, invalid_auth, channel_not_found,
   not_in_channel, is_archived, no_text, invalid_blocks, msg_too_long; ``{"ok": true, channel, ts,
   message}`` otherwise. POST /api/auth.test.
-- About one message per second per channel: past it 429 with ``Retry-After`` (``ratelimited``
+- About one message per second per channel, with a short burst (a token bucket): past it 429 with ``Retry-After`` (``ratelimited``
   as the Web API's error, ``rate_limited`` from a webhook).
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
-from collections import deque
 from typing import Any
 
 from connectors.vendor_servers.base import Incoming, Reply, VendorServer
@@ -33,19 +33,19 @@ class SlackServer(VendorServer):
     vendor = "slack"
 
     def __init__(self, bot_token: str = DEMO_TOKEN, hook_secret: str = "localwebhooksecret0000000",
-                 per_channel_per_second: float | None = 1.0, **options: Any) -> None:
+                 per_channel_per_second: float | None = 1.0, burst: int = 3, **options: Any) -> None:
         super().__init__(**options)
         if options.get("rate_limits") == ():  # --unlimited lifts the per-channel pace too
             per_channel_per_second = None
         self.bot_token, self.hook_secret = bot_token, hook_secret
-        self.per_channel_per_second = per_channel_per_second
+        self.per_channel_per_second, self.burst = per_channel_per_second, burst
         # id -> name, whether the bot is a member, archived
         self.channels: dict[str, dict[str, Any]] = {DEMO_CHANNEL: {"name": "sales-alerts", "member": True,
                                                                    "archived": False}}
         self.hook_channel = DEMO_CHANNEL
         self.hook_revoked = False
         self.messages: list[dict[str, Any]] = []
-        self._recent: dict[str, deque[float]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, when)
         self._ts = itertools.count(1)
 
     @property
@@ -65,19 +65,22 @@ class SlackServer(VendorServer):
     def server_error_reply(self, status: int) -> Reply:
         return Reply(status, b"internal_error", content_type="text/plain")
 
-    def _channel_busy(self, channel: str) -> bool:
-        if not self.per_channel_per_second:
-            return False
+    def _channel_busy(self, channel: str) -> float | None:
+        """A token bucket per channel: about one a second, with the short burst Slack grants.
+        Returns the seconds to wait when the channel is over, else None (and the message counts)."""
+        rate = self.per_channel_per_second
+        if not rate:
+            return None
         now = time.monotonic()
         with self.lock:
-            stamps = self._recent.setdefault(channel, deque())
-            while stamps and stamps[0] <= now - 1.0:
-                stamps.popleft()
-            if len(stamps) >= self.per_channel_per_second:
+            tokens, last = self._buckets.get(channel, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * rate)
+            if tokens < 1:
                 self.throttled += 1
-                return True
-            stamps.append(now)
-        return False
+                self._buckets[channel] = (tokens, now)
+                return (1 - tokens) / rate
+            self._buckets[channel] = (tokens - 1, now)
+        return None
 
     def route(self, incoming: Incoming) -> Reply:
         if incoming.method == "POST" and incoming.path.startswith("/services/"):
@@ -124,8 +127,8 @@ class SlackServer(VendorServer):
             return plain(400, "invalid_payload")
         if not isinstance(body, dict):
             return plain(400, "invalid_payload")
-        if self._channel_busy(self.hook_channel):
-            return Reply(429, b"rate_limited", {"Retry-After": "1"}, content_type="text/html")
+        if (wait := self._channel_busy(self.hook_channel)) is not None:
+            return Reply(429, b"rate_limited", {"Retry-After": str(math.ceil(wait))}, content_type="text/html")
         error = self._post(self.hook_channel, body)
         return plain(400, error) if error else plain(200, "ok")
 
@@ -151,8 +154,8 @@ class SlackServer(VendorServer):
             return Reply(200, {"ok": False, "error": "is_archived"})
         if not self.channels[channel_id]["member"]:
             return Reply(200, {"ok": False, "error": "not_in_channel"})
-        if self._channel_busy(channel_id):
-            return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        if (wait := self._channel_busy(channel_id)) is not None:
+            return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(math.ceil(wait))})
         error = self._post(channel_id, body)
         if error:
             return Reply(200, {"ok": False, "error": error})
