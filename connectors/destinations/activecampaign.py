@@ -186,19 +186,23 @@ class ActiveCampaignDestination(Destination):
 
 
 def _contact_sync(record: Record) -> dict[str, Any]:
-    contact = {"email": str(record.get("email")).strip()}
-    contact.update({_NAMES[f]: str(record.get(f)) for f in _NAMES if record.get(f)})
+    fields = record.fields
+    contact = {"email": str(fields["email"]).strip()}
+    for name in _NAMES:
+        if value := fields.get(name):
+            contact[name] = str(value)
     return contact
 
 
 def _contact(record: Record) -> dict[str, Any]:
+    """One bulk import contact. Runs once per record of every sync: plain dict reads, no helpers."""
     contact: dict[str, Any] = _contact_sync(record)
-    fields = [{"id": int(k) if str(k).isdigit() else k, "value": _text(v)}
-              for k, v in dict(record.get("properties", {})).items() if v is not None]
-    if fields:
-        contact["fields"] = fields
-    if record.get("tags"):
-        contact["tags"] = [str(tag) for tag in record.get("tags")]
+    fields = record.fields
+    if properties := fields.get("properties"):
+        contact["fields"] = [{"id": int(k) if str(k).isdigit() else k, "value": _text(v)}
+                             for k, v in dict(properties).items() if v is not None]
+    if tags := fields.get("tags"):
+        contact["tags"] = [str(tag) for tag in tags]
     return contact
 
 
