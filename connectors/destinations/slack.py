@@ -147,8 +147,9 @@ def _error(response: requests.Response, webhook: bool) -> tuple[str | None, str 
     """(Slack's error code or None, the message ts). Webhooks answer plain text; the Web API JSON."""
     if webhook:
         text = response.text.strip()
-        return (None, None) if response.status_code == 200 and text == "ok" else (text or f"http_{response.status_code}",
-                                                                                   None)
+        if response.status_code == 200 and text == "ok":
+            return None, None
+        return text or f"http_{response.status_code}", None
     body = json_object(response)
     if body.get("ok"):
         return None, str(body.get("ts") or "") or None

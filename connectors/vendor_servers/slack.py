@@ -9,8 +9,8 @@ Contract enforced (Slack's "Sending messages using incoming webhooks" and chat.p
   HTTP 200 with ``{"ok": false, "error": ...}``: not_authed, invalid_auth, channel_not_found,
   not_in_channel, is_archived, no_text, invalid_blocks, msg_too_long; ``{"ok": true, channel, ts,
   message}`` otherwise. POST /api/auth.test.
-- About one message per second per channel, with a short burst (a token bucket): past it 429 with ``Retry-After`` (``ratelimited``
-  as the Web API's error, ``rate_limited`` from a webhook).
+- About one message per second per channel, with a short burst (a token bucket): past it 429 with
+  ``Retry-After`` (``ratelimited`` as the Web API's error, ``rate_limited`` from a webhook).
 """
 
 from __future__ import annotations
