@@ -44,6 +44,7 @@ class SlackServer(VendorServer):
                                                                    "archived": False}}
         self.hook_channel = DEMO_CHANNEL
         self.hook_revoked = False
+        self.fail_next: list[str] = []  # Web API errors to answer next (internal_error, fatal_error, ...)
         self.messages: list[dict[str, Any]] = []
         self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, when)
         self._ts = itertools.count(1)
@@ -156,6 +157,12 @@ class SlackServer(VendorServer):
             return Reply(200, {"ok": False, "error": "not_in_channel"})
         if (wait := self._channel_busy(channel_id)) is not None:
             return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(math.ceil(wait))})
+        with self.lock:
+            injected = self.fail_next.pop(0) if self.fail_next else None
+        if injected:
+            if injected == "fatal_error":  # Slack: the message may have been posted anyway
+                self._post(channel_id, body)
+            return Reply(200, {"ok": False, "error": injected})
         error = self._post(channel_id, body)
         if error:
             return Reply(200, {"ok": False, "error": error})

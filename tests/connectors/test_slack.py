@@ -166,6 +166,17 @@ def test_5xx_is_retried(slack_server):
     assert result.counts()["accepted"] == 1 and result.retries == 2 and len(slack_server.messages) == 1
 
 
+@pytest.mark.parametrize("error,status", [("internal_error", RecordStatus.RETRYABLE),
+                                          ("service_unavailable", RecordStatus.RETRYABLE),
+                                          ("fatal_error", RecordStatus.UNKNOWN)])
+def test_web_api_server_errors_in_a_200_body(slack_server, error, status):
+    slack_server.fail_next.append(error)
+    with create("slack", bot_env(slack_server)) as slack:
+        result = slack.write(Operation.SEND_MESSAGES, alerts(2))
+    assert [r.status for r in result.results] == [status, RecordStatus.ACCEPTED]
+    assert result.requests == 2  # never resent within the run: chat.postMessage has no idempotency key
+
+
 def test_lost_answer_is_unknown_never_resent(slack_server):
     slack_server.inject(Fault.RESET, count=1, process_first=True)
     with create("slack", bot_env(slack_server)) as slack:
