@@ -28,6 +28,8 @@ BUILTIN_MODULES = (
     "connectors.destinations.smtp",
     "connectors.destinations.hubspot",
     "connectors.destinations.mailchimp",
+    "connectors.destinations.activecampaign",
+    "connectors.destinations.slack",
 )
 
 

@@ -5,6 +5,7 @@ with SERVERS["sendgrid"]() as server:
     server.base_url  # http://127.0.0.1:<port>
 """
 
+from connectors.vendor_servers.activecampaign import ActiveCampaignServer
 from connectors.vendor_servers.base import Fault, VendorServer, WindowLimit
 from connectors.vendor_servers.braze import BrazeServer
 from connectors.vendor_servers.customerio import CustomerIoServer
@@ -14,6 +15,7 @@ from connectors.vendor_servers.klaviyo import KlaviyoServer
 from connectors.vendor_servers.mailchimp import MailchimpServer
 from connectors.vendor_servers.meta import MetaServer
 from connectors.vendor_servers.sendgrid import SendGridServer
+from connectors.vendor_servers.slack import SlackServer
 from connectors.vendor_servers.smtp import SmtpServer
 from connectors.vendor_servers.twilio import TwilioServer
 from connectors.vendor_servers.webhook import WebhookServer
@@ -31,10 +33,13 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "smtp": SmtpServer,
     "hubspot": HubSpotServer,
     "mailchimp": MailchimpServer,
+    "activecampaign": ActiveCampaignServer,
+    "slack": SlackServer,
 }
 
 __all__ = [
     "SERVERS",
+    "ActiveCampaignServer",
     "BrazeServer",
     "CustomerIoServer",
     "Fault",
@@ -44,6 +49,7 @@ __all__ = [
     "MailchimpServer",
     "MetaServer",
     "SendGridServer",
+    "SlackServer",
     "SmtpServer",
     "TwilioServer",
     "VendorServer",
