@@ -15,6 +15,8 @@ from connectors.vendor_servers.mailchimp import MailchimpServer
 from connectors.vendor_servers.meta import MetaServer
 from connectors.vendor_servers.sendgrid import SendGridServer
 from connectors.vendor_servers.smtp import SmtpServer
+from connectors.vendor_servers.snap import SnapServer
+from connectors.vendor_servers.tiktok import TikTokServer
 from connectors.vendor_servers.twilio import TwilioServer
 from connectors.vendor_servers.webhook import WebhookServer
 
@@ -31,6 +33,8 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "smtp": SmtpServer,
     "hubspot": HubSpotServer,
     "mailchimp": MailchimpServer,
+    "snap": SnapServer,
+    "tiktok": TikTokServer,
 }
 
 __all__ = [
@@ -45,6 +49,8 @@ __all__ = [
     "MetaServer",
     "SendGridServer",
     "SmtpServer",
+    "SnapServer",
+    "TikTokServer",
     "TwilioServer",
     "VendorServer",
     "WebhookServer",
