@@ -35,7 +35,8 @@ import requests
 from connectors.base import (Capabilities, CheckResult, ConfigurationError, Destination, Operation, OperationLimits,
                              Record, RecordResult, WriteResult, chunked)
 from connectors.config import EnvReader, default_prefix
-from connectors.http import Classification, HttpSettings, Verdict, VendorHttpClient, json_object, probe, settle
+from connectors.http import (Classification, HttpSettings, Verdict, VendorHttpClient, json_object, probe,
+                             retry_after_seconds, settle)
 from connectors.pii import InvalidIdentifier, Platform, hash_identifier
 from connectors.registry import register
 
@@ -55,7 +56,8 @@ def tiktok_code_signal(response: requests.Response) -> Classification | None:
         return None
     reason = f"TikTok code {code}"
     if code in THROTTLE_CODES:
-        return Classification(Verdict.TRANSIENT, None, reason, throttled=True)
+        return Classification(Verdict.TRANSIENT, retry_after_seconds(response.headers.get("Retry-After")), reason,
+                              throttled=True)
     if code in AUTH_CODES:
         return Classification(Verdict.AUTH, reason=reason)
     if 50000 <= code < 53000 or code == 60001:  # system errors, timeouts, maintenance
