@@ -138,7 +138,7 @@ class SnapServer(VendorServer):
         found = issues(SCHEMA, body)
         if found:
             issue = found[0]
-            return _error(400, f"Invalid parameter {issue.pointer}: {issue.message}",
+            return _error(400, f"Invalid parameter {issue.pointer}",  # never the values: they are hashes of people
                           "The request is missing or has a bad parameter.", "E1001")
         with self.lock:
             if segment_id not in self.segments:
