@@ -64,7 +64,7 @@ def _nfc_lower(value: str) -> str:
 def normalize_email(value: str, platform: Platform) -> str:
     email = _nfc_lower(value)
     if platform in _NO_INNER_SPACE:
-        email = re.sub(r"\s+", "", email)
+        email = "".join(email.split())  # every whitespace run, as re.sub(r"\s+", "") but in C
     local, at, domain = email.rpartition("@")
     if not at or not local or "." not in domain:
         raise InvalidIdentifier("not an email address")

@@ -145,10 +145,14 @@ class SnapAudienceMatchDestination(Destination):
         groups: dict[str, tuple[list[str], list[int]]] = {}
         problems: dict[int, str] = {}
         for schema, fields in SCHEMAS.items():
+            column = [record.fields.get(fields[0]) for record in records]  # a column at a time: no per-field loop
+            for alternative in fields[1:]:
+                column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
+            if not any(column):
+                continue
             digests: list[str] = []
             indexes: list[int] = []
-            for index, record in enumerate(records):
-                value = next((record.fields[f] for f in fields if record.fields.get(f)), None)
+            for index, value in enumerate(column):
                 if not value:
                     continue
                 try:

@@ -65,6 +65,14 @@ def tiktok_code_signal(response: requests.Response) -> Classification | None:
     return Classification(Verdict.FATAL, reason=reason)
 
 
+class HashedFile(list):  # type: ignore[type-arg]
+    """One file's records, their digests (in order) and the records with none."""
+
+    def __init__(self, records: Sequence[Record], digests: list[str], rejected: dict[int, RecordResult]) -> None:
+        super().__init__(records)
+        self.digests, self.rejected = digests, rejected
+
+
 @register
 class TikTokCustomAudienceDestination(Destination):
     name = "tiktok"
@@ -106,28 +114,36 @@ class TikTokCustomAudienceDestination(Destination):
         return CheckResult(True, "tiktok access token accepted for the advertiser")
 
     def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
-        return chunked(records, MAX_LINES)
+        # hashed here, so the next file is hashed while the previous one is on the wire
+        return (self._hash(batch) for batch in chunked(records, MAX_LINES))
 
-    def write_batch(self, operation: Operation, records: Sequence[Record], target: str | None,
-                    result: WriteResult) -> list[RecordResult]:
-        outcome: dict[int, RecordResult] = {}
-        digests, sent = [], []
-        for index, record in enumerate(records):
-            value = next((record.fields[f] for f in self.fields if record.fields.get(f)), None)
+    def _hash(self, records: Sequence[Record]) -> HashedFile:
+        column = [record.fields.get(self.fields[0]) for record in records]
+        for alternative in self.fields[1:]:
+            column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
+        digests, rejected = [], {}
+        for index, value in enumerate(column):
             try:
                 if not value:
                     raise InvalidIdentifier(f"no {self.fields[0]}")
                 digests.append(hash_identifier(self.fields[0], str(value), Platform.TIKTOK, self.default_region))
-                sent.append(record)
             except InvalidIdentifier as invalid:
-                outcome[index] = RecordResult.rejected(record.key, f"no usable identifier ({invalid})", "no_identifier")
-        if sent:
-            action = "APPEND" if operation is Operation.ADD_AUDIENCE_MEMBERS else "REMOVE"
-            answers = iter(settle(sent, lambda: self._upload_and_update(sent, digests, str(target), action, result)))
-            for index in range(len(records)):
-                if index not in outcome:
-                    outcome[index] = next(answers)
-        return [outcome[index] for index in range(len(records))]
+                rejected[index] = RecordResult.rejected(records[index].key, f"no usable identifier ({invalid})",
+                                                        "no_identifier")
+        return HashedFile(records, digests, rejected)
+
+    def write_batch(self, operation: Operation, records: Sequence[Record], target: str | None,
+                    result: WriteResult) -> list[RecordResult]:
+        batch = records if isinstance(records, HashedFile) else self._hash(records)
+        sent = [r for i, r in enumerate(batch) if i not in batch.rejected] if batch.rejected else list(batch)
+        if not sent:
+            return [batch.rejected[i] for i in range(len(batch))]
+        action = "APPEND" if operation is Operation.ADD_AUDIENCE_MEMBERS else "REMOVE"
+        answers = settle(sent, lambda: self._upload_and_update(sent, batch.digests, str(target), action, result))
+        if not batch.rejected:
+            return answers
+        pending = iter(answers)
+        return [batch.rejected[i] if i in batch.rejected else next(pending) for i in range(len(batch))]
 
     def _upload_and_update(self, records: Sequence[Record], digests: list[str], audience_id: str, action: str,
                            tally: WriteResult) -> list[RecordResult]:
