@@ -341,12 +341,15 @@ class VendorHttpClient:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         body_signals: Sequence[BodySignal] = (),
+        envelope_signals: Sequence[BodySignal] = (),
         pool_size: int = 4,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.settings = settings
         self.body_signals = tuple(body_signals)
+        # For vendors that answer everything HTTP 200 with the verdict in an envelope (TikTok's "code").
+        self.envelope_signals = tuple(envelope_signals)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers.update(headers or {})
@@ -382,11 +385,10 @@ class VendorHttpClient:
         self.session.close()
 
     def classify(self, response: requests.Response) -> Classification:
-        if response.status_code >= 400:
-            for signal in self.body_signals:
-                classification = signal(response)
-                if classification is not None:
-                    return classification
+        for signal in self.body_signals if response.status_code >= 400 else self.envelope_signals:
+            classification = signal(response)
+            if classification is not None:
+                return classification
         return default_classification(response)
 
     def request(

@@ -4,11 +4,12 @@ leave the machine.
 The platforms agree on the core (trim, lower-case, hex SHA-256 of UTF-8) and
 differ at the edges, so each rule below names the platform that needs it:
   email  all: trim, lower-case, Unicode NFC.
-         Google: also remove inner whitespace, and for gmail.com/googlemail.com
-         drop dots and any "+tag" from the local part.
-  phone  parsed with libphonenumber to E.164. Google keeps the "+";
+         Google and TikTok: also remove inner whitespace; Google, for gmail.com/googlemail.com,
+         drops dots and any "+tag" from the local part.
+  phone  parsed with libphonenumber to E.164. Google and TikTok keep the "+";
          Meta and Snap want digits only.
   name   all: trim, lower-case, NFC. Meta and Snap: no punctuation.
+  mobile_ad_id (idfa, gaid)  all: trim, lower-case, hyphens kept (Snap, TikTok).
 A value that already is a SHA-256 hex digest passes through (lower-cased), so
 a warehouse may hash upstream without being hashed twice.
 """
@@ -28,6 +29,7 @@ class Platform(enum.StrEnum):
     META = "meta"
     GOOGLE = "google"
     SNAP = "snap"
+    TIKTOK = "tiktok"
 
 
 class InvalidIdentifier(ValueError):
@@ -37,6 +39,9 @@ class InvalidIdentifier(ValueError):
 _HEX_DIGITS = string.hexdigits
 _NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}\Z")  # an area code never starts with 0 or 1 (the trunk prefix)
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_PLUS_PHONE = frozenset({Platform.GOOGLE, Platform.TIKTOK})  # E.164 with its "+"
+_NO_INNER_SPACE = frozenset({Platform.GOOGLE, Platform.TIKTOK})
+_MAID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _PUNCTUATION_CATEGORIES = ("P", "S")  # Unicode punctuation and symbols
 _ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)  # exactly the ASCII members of P and S
 
@@ -58,8 +63,8 @@ def _nfc_lower(value: str) -> str:
 
 def normalize_email(value: str, platform: Platform) -> str:
     email = _nfc_lower(value)
-    if platform is Platform.GOOGLE:
-        email = re.sub(r"\s+", "", email)
+    if platform in _NO_INNER_SPACE:
+        email = "".join(email.split())  # every whitespace run, as re.sub(r"\s+", "") but in C
     local, at, domain = email.rpartition("@")
     if not at or not local or "." not in domain:
         raise InvalidIdentifier("not an email address")
@@ -73,7 +78,7 @@ def normalize_phone(value: str, platform: Platform, default_region: str = "US") 
     if _NANP_E164.match(text):
         # Already E.164 for North America, the commonest shape in a warehouse: for these,
         # libphonenumber's answer is the input itself (test_pii checks it), at 1/20 the cost.
-        return text if platform is Platform.GOOGLE else text[1:]
+        return text if platform in _PLUS_PHONE else text[1:]
     if text.startswith("00"):
         # "00" is the international prefix in most of the world; libphonenumber
         # only reads it as such when the default region uses it.
@@ -85,7 +90,7 @@ def normalize_phone(value: str, platform: Platform, default_region: str = "US") 
     if not phonenumbers.is_possible_number(number):
         raise InvalidIdentifier("not a possible phone number")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164 if platform is Platform.GOOGLE else e164.lstrip("+")
+    return e164 if platform in _PLUS_PHONE else e164.lstrip("+")
 
 
 def normalize_name(value: str, platform: Platform) -> str:
@@ -97,16 +102,27 @@ def normalize_name(value: str, platform: Platform) -> str:
     return name.strip()
 
 
+def normalize_mobile_ad_id(value: str, platform: Platform) -> str:
+    """IDFA or GAID: a UUID, lower-cased with its hyphens (Snap: lower-case; TikTok: one case)."""
+    maid = value.strip().lower()
+    if not _MAID.match(maid):
+        raise InvalidIdentifier("not a mobile advertising id")
+    return maid
+
+
 _NORMALIZERS = {
     "email": normalize_email,
     "first_name": normalize_name,
     "last_name": normalize_name,
+    "mobile_ad_id": normalize_mobile_ad_id,
+    "idfa": normalize_mobile_ad_id,
+    "gaid": normalize_mobile_ad_id,
 }
 
 
 def hash_identifier(kind: str, value: str, platform: Platform, default_region: str = "US") -> str:
-    """Normalised SHA-256 hex of one identifier (``kind``: email, phone,
-    first_name or last_name) as ``platform`` matches it."""
+    """Normalised SHA-256 hex of one identifier (``kind``: email, phone, first_name,
+    last_name, mobile_ad_id, idfa or gaid) as ``platform`` matches it."""
     digest = value.strip()
     if len(digest) == 64 and not digest.strip(_HEX_DIGITS):  # is_sha256_hex, without stripping twice
         return digest.lower()
@@ -131,19 +147,23 @@ def e164(value: str, default_region: str = "US") -> str:
 _SQL_EMAIL = r"[!-~]+@[!-?A-~]*\.[!-?A-~]*"  # printable ASCII, no space; a dot after the last @
 _SQL_NANP_E164 = r"\+1[2-9][0-9]{9}"
 _SQL_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # string.punctuation as ranges
+_SQL_MAID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 def sql_prehash(kind: str, column: str, platform: Platform) -> str | None:
     """A DuckDB expression over the VARCHAR ``column``: its ``hash_identifier`` digest
     where the rule is the identity or ASCII lower-casing, else the value unchanged. None
     when this platform's rule for ``kind`` has no such shortcut (Google's email rules)."""
-    if platform not in (Platform.META, Platform.SNAP):
+    if platform not in (Platform.META, Platform.SNAP, Platform.TIKTOK):
         return None
     if kind == "email":
         return f"case when regexp_full_match({column}, '{_SQL_EMAIL}') then sha256(lower({column})) else {column} end"
     if kind == "phone":
-        return f"case when regexp_full_match({column}, '{_SQL_NANP_E164}') then sha256(substr({column}, 2)) else {column} end"
-    if kind in ("first_name", "last_name"):
+        e164 = column if platform in _PLUS_PHONE else f"substr({column}, 2)"
+        return f"case when regexp_full_match({column}, '{_SQL_NANP_E164}') then sha256({e164}) else {column} end"
+    if kind in ("mobile_ad_id", "idfa", "gaid"):
+        return f"case when regexp_full_match({column}, '{_SQL_MAID}') then sha256(lower({column})) else {column} end"
+    if kind in ("first_name", "last_name") and platform is not Platform.TIKTOK:
         # printable ASCII (Python's strip() then only strips spaces, as trim() does), not a digest already
         return (f"case when regexp_full_match({column}, '[ -~]+') and not regexp_full_match(trim({column}), '[0-9a-fA-F]{{64}}') "
                 f"then sha256(trim(regexp_replace(lower(trim({column})), '{_SQL_PUNCTUATION}', '', 'g'))) else {column} end")

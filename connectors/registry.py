@@ -30,6 +30,8 @@ BUILTIN_MODULES = (
     "connectors.destinations.mailchimp",
     "connectors.destinations.activecampaign",
     "connectors.destinations.slack",
+    "connectors.destinations.snap",
+    "connectors.destinations.tiktok",
 )
 
 

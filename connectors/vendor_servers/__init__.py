@@ -17,6 +17,8 @@ from connectors.vendor_servers.meta import MetaServer
 from connectors.vendor_servers.sendgrid import SendGridServer
 from connectors.vendor_servers.slack import SlackServer
 from connectors.vendor_servers.smtp import SmtpServer
+from connectors.vendor_servers.snap import SnapServer
+from connectors.vendor_servers.tiktok import TikTokServer
 from connectors.vendor_servers.twilio import TwilioServer
 from connectors.vendor_servers.webhook import WebhookServer
 
@@ -35,6 +37,8 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "mailchimp": MailchimpServer,
     "activecampaign": ActiveCampaignServer,
     "slack": SlackServer,
+    "snap": SnapServer,
+    "tiktok": TikTokServer,
 }
 
 __all__ = [
@@ -51,6 +55,8 @@ __all__ = [
     "SendGridServer",
     "SlackServer",
     "SmtpServer",
+    "SnapServer",
+    "TikTokServer",
     "TwilioServer",
     "VendorServer",
     "WebhookServer",
