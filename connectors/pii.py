@@ -6,6 +6,7 @@ differ at the edges, so each rule below names the platform that needs it:
   email  all: trim, lower-case, Unicode NFC.
          Google: also remove inner whitespace, and for gmail.com/googlemail.com
          drop dots and any "+tag" from the local part.
+         LinkedIn and Pinterest take the common rule as it is.
   phone  parsed with libphonenumber to E.164. Google keeps the "+";
          Meta and Snap want digits only.
   name   all: trim, lower-case, NFC. Meta and Snap: no punctuation.
@@ -28,6 +29,8 @@ class Platform(enum.StrEnum):
     META = "meta"
     GOOGLE = "google"
     SNAP = "snap"
+    LINKEDIN = "linkedin"  # DMP segment users: SHA256_EMAIL; names are sent in clear
+    PINTEREST = "pinterest"  # customer lists: emails only, lower-cased, SHA-256
 
 
 class InvalidIdentifier(ValueError):
@@ -131,12 +134,15 @@ def e164(value: str, default_region: str = "US") -> str:
 _SQL_EMAIL = r"[!-~]+@[!-?A-~]*\.[!-?A-~]*"  # printable ASCII, no space; a dot after the last @
 _SQL_NANP_E164 = r"\+1[2-9][0-9]{9}"
 _SQL_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # string.punctuation as ranges
+_EMAIL_ONLY = (Platform.LINKEDIN, Platform.PINTEREST)  # platforms whose audience APIs take only hashed emails
 
 
 def sql_prehash(kind: str, column: str, platform: Platform) -> str | None:
     """A DuckDB expression over the VARCHAR ``column``: its ``hash_identifier`` digest
     where the rule is the identity or ASCII lower-casing, else the value unchanged. None
     when this platform's rule for ``kind`` has no such shortcut (Google's email rules)."""
+    if platform in _EMAIL_ONLY:  # Meta's email rule; LinkedIn sends names in clear, neither hashes phones
+        return sql_prehash(kind, column, Platform.META) if kind == "email" else None
     if platform not in (Platform.META, Platform.SNAP):
         return None
     if kind == "email":

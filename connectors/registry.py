@@ -25,6 +25,8 @@ BUILTIN_MODULES = (
     "connectors.destinations.smtp",
     "connectors.destinations.hubspot",
     "connectors.destinations.mailchimp",
+    "connectors.destinations.linkedin",
+    "connectors.destinations.pinterest",
 )
 
 
