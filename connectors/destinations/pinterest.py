@@ -25,6 +25,7 @@ Retry-After when sent. A 401 (code 2) or 403 (code 29) raises ``AuthenticationEr
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from hashlib import sha256
 from typing import Any
 
 import orjson
@@ -56,7 +57,15 @@ class HashedBatch(list):  # type: ignore[type-arg]
 def hash_batch(records: Sequence[Record]) -> HashedBatch:
     digests, sent, local = [], [], {}
     for index, record in enumerate(records):
-        email = record.get("email")
+        email = record.fields.get("email")
+        if type(email) is str and email.isascii():
+            # pii's rule for an ASCII address is strip + lower-case; a digest has no "@" and takes the long path
+            text = email.strip().lower()
+            name, at, domain = text.rpartition("@")
+            if at and name and "." in domain:
+                digests.append(sha256(text.encode()).hexdigest())
+                sent.append(index)
+                continue
         try:
             if not email:
                 raise InvalidIdentifier("no email")
