@@ -6,6 +6,7 @@ differ at the edges, so each rule below names the platform that needs it:
   email  all: trim, lower-case, Unicode NFC.
          Google and TikTok: also remove inner whitespace; Google, for gmail.com/googlemail.com,
          drops dots and any "+tag" from the local part.
+         LinkedIn and Pinterest take the common rule as it is.
   phone  parsed with libphonenumber to E.164. Google and TikTok keep the "+";
          Meta and Snap want digits only.
   name   all: trim, lower-case, NFC. Meta and Snap: no punctuation.
@@ -30,6 +31,8 @@ class Platform(enum.StrEnum):
     GOOGLE = "google"
     SNAP = "snap"
     TIKTOK = "tiktok"
+    LINKEDIN = "linkedin"  # DMP segment users: SHA256_EMAIL; names are sent in clear
+    PINTEREST = "pinterest"  # customer lists: emails only, lower-cased, SHA-256
 
 
 class InvalidIdentifier(ValueError):
@@ -148,12 +151,15 @@ _SQL_EMAIL = r"[!-~]+@[!-?A-~]*\.[!-?A-~]*"  # printable ASCII, no space; a dot 
 _SQL_NANP_E164 = r"\+1[2-9][0-9]{9}"
 _SQL_PUNCTUATION = r"[!-/:-@\[-`{-~]"  # string.punctuation as ranges
 _SQL_MAID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_EMAIL_ONLY = (Platform.LINKEDIN, Platform.PINTEREST)  # platforms whose audience APIs take only hashed emails
 
 
 def sql_prehash(kind: str, column: str, platform: Platform) -> str | None:
     """A DuckDB expression over the VARCHAR ``column``: its ``hash_identifier`` digest
     where the rule is the identity or ASCII lower-casing, else the value unchanged. None
     when this platform's rule for ``kind`` has no such shortcut (Google's email rules)."""
+    if platform in _EMAIL_ONLY:  # Meta's email rule; LinkedIn sends names in clear, neither hashes phones
+        return sql_prehash(kind, column, Platform.META) if kind == "email" else None
     if platform not in (Platform.META, Platform.SNAP, Platform.TIKTOK):
         return None
     if kind == "email":

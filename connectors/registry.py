@@ -32,6 +32,8 @@ BUILTIN_MODULES = (
     "connectors.destinations.slack",
     "connectors.destinations.snap",
     "connectors.destinations.tiktok",
+    "connectors.destinations.linkedin",
+    "connectors.destinations.pinterest",
 )
 
 

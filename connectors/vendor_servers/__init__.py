@@ -12,8 +12,10 @@ from connectors.vendor_servers.customerio import CustomerIoServer
 from connectors.vendor_servers.google_ads import GoogleAdsServer
 from connectors.vendor_servers.hubspot import HubSpotServer
 from connectors.vendor_servers.klaviyo import KlaviyoServer
+from connectors.vendor_servers.linkedin import LinkedInServer
 from connectors.vendor_servers.mailchimp import MailchimpServer
 from connectors.vendor_servers.meta import MetaServer
+from connectors.vendor_servers.pinterest import PinterestServer
 from connectors.vendor_servers.sendgrid import SendGridServer
 from connectors.vendor_servers.slack import SlackServer
 from connectors.vendor_servers.smtp import SmtpServer
@@ -39,6 +41,8 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "slack": SlackServer,
     "snap": SnapServer,
     "tiktok": TikTokServer,
+    "linkedin": LinkedInServer,
+    "pinterest": PinterestServer,
 }
 
 __all__ = [
@@ -50,8 +54,10 @@ __all__ = [
     "GoogleAdsServer",
     "HubSpotServer",
     "KlaviyoServer",
+    "LinkedInServer",
     "MailchimpServer",
     "MetaServer",
+    "PinterestServer",
     "SendGridServer",
     "SlackServer",
     "SmtpServer",
