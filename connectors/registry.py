@@ -25,6 +25,7 @@ BUILTIN_MODULES = (
     "connectors.destinations.smtp",
     "connectors.destinations.hubspot",
     "connectors.destinations.mailchimp",
+    "connectors.destinations.fcm",
 )
 
 

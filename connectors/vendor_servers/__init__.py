@@ -8,6 +8,7 @@ with SERVERS["sendgrid"]() as server:
 from connectors.vendor_servers.base import Fault, VendorServer, WindowLimit
 from connectors.vendor_servers.braze import BrazeServer
 from connectors.vendor_servers.customerio import CustomerIoServer
+from connectors.vendor_servers.fcm import FcmServer
 from connectors.vendor_servers.google_ads import GoogleAdsServer
 from connectors.vendor_servers.hubspot import HubSpotServer
 from connectors.vendor_servers.klaviyo import KlaviyoServer
@@ -31,6 +32,7 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "smtp": SmtpServer,
     "hubspot": HubSpotServer,
     "mailchimp": MailchimpServer,
+    "fcm": FcmServer,
 }
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "BrazeServer",
     "CustomerIoServer",
     "Fault",
+    "FcmServer",
     "GoogleAdsServer",
     "HubSpotServer",
     "KlaviyoServer",
