@@ -4,7 +4,7 @@ Environment (prefix THROUGHLINE_FCM by default):
   SERVICE_ACCOUNT   secret: the service-account key JSON, or the path of that file
   PROJECT_ID        default: the key's project_id
   BASE_URL          default https://fcm.googleapis.com
-  MAX_CONCURRENCY   requests in flight, default 16
+  MAX_CONCURRENCY   requests in flight, default 8
   plus the shared HTTP variables (see ``HttpSettings.from_env``).
 
 send_messages reads ``token`` (device registration token), ``title``, ``body``, ``data`` (a mapping;
@@ -47,7 +47,7 @@ from connectors.registry import register
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 DEFAULT_RATE = RateLimit(600_000, 60)  # FCM's default per-project quota
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 8
 _REFRESH_MARGIN = 60.0
 
 
@@ -91,6 +91,7 @@ class FcmDestination(Destination):
             Operation.SEND_MESSAGES: OperationLimits(max_records=500, rate=DEFAULT_RATE, idempotent=False),
         },
         max_concurrency=DEFAULT_CONCURRENCY,
+        blocking_codes=frozenset({"UNREGISTERED"}),
     )
 
     def __init__(self, service_account: Mapping[str, Any], *, project_id: str | None = None,
@@ -171,7 +172,8 @@ class FcmDestination(Destination):
             return RecordResult.rejected(record.key, "no device token", "INVALID_ARGUMENT")
         data = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (record.get("data") or {}).items()}
         message: dict[str, Any] = {"token": token, "data": data}
-        notification = {k: str(record.get(k)) for k in ("title", "body") if record.get(k)}
+        rendered = record.get("template_data") or {}  # a message sync's rendered push parts
+        notification = {k: str(v) for k in ("title", "body") if (v := record.get(k) or rendered.get(k))}
         if notification:
             message["notification"] = notification
         if link := record.get("link"):

@@ -32,7 +32,7 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEMO_PROJECT = "throughline-demo"
 _SEND = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_:\-]{20,4096}$")
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_:\-]{8,4096}$")
 _MESSAGE_KEYS = {"name", "data", "notification", "android", "webpush", "apns", "fcm_options", "token", "topic",
                  "condition"}
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
