@@ -11,6 +11,10 @@ Contract enforced (firebase.google.com/docs/reference/fcm/rest/v1/projects.messa
 - Per-message errors carry ``error.details[]`` of type FcmError with ``errorCode``:
   404 UNREGISTERED, 400 INVALID_ARGUMENT, 403 SENDER_ID_MISMATCH, 429 QUOTA_EXCEEDED
   (Retry-After sometimes), 503 UNAVAILABLE, 500 INTERNAL.
+
+The key is generated when the server starts (none is committed). For the demo and benchmarks,
+GET /demo/service-account.json (local server only) hands it out, so ``python -m connectors.vendor_servers
+fcm`` is usable out of the box: ``THROUGHLINE_FCM_SERVICE_ACCOUNT=$(curl -s <url>/demo/service-account.json)``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from connectors.vendor_servers.base import Incoming, Reply, VendorServer, Window
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEMO_PROJECT = "throughline-demo"
+DEMO_KEY_PATH = "/demo/service-account.json"
 _SEND = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_:\-]{8,4096}$")
 _MESSAGE_KEYS = {"name", "data", "notification", "android", "webpush", "apns", "fcm_options", "token", "topic",
@@ -97,7 +102,7 @@ class FcmServer(VendorServer):
             return [m for m in self.messages if m.get("token") == token]
 
     def authenticate(self, incoming: Incoming) -> Reply | None:
-        if incoming.path == "/token":
+        if incoming.path in ("/token", DEMO_KEY_PATH):
             return None
         header = incoming.headers.get("Authorization") or ""
         token = header[7:] if header.startswith("Bearer ") else ""
@@ -120,6 +125,8 @@ class FcmServer(VendorServer):
         return fcm_error(status, "INTERNAL", "Internal error encountered.")
 
     def route(self, incoming: Incoming) -> Reply:
+        if incoming.path == DEMO_KEY_PATH and incoming.method == "GET":
+            return Reply(200, self.service_account)
         if incoming.path == "/token" and incoming.method == "POST":
             return self._issue_token(incoming)
         if (match := _SEND.match(incoming.path)) and incoming.method == "POST":
