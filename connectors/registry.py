@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "connectors.destinations.hubspot",
     "connectors.destinations.mailchimp",
     "connectors.destinations.fcm",
+    "connectors.destinations.onesignal",
 )
 
 

@@ -14,6 +14,7 @@ from connectors.vendor_servers.hubspot import HubSpotServer
 from connectors.vendor_servers.klaviyo import KlaviyoServer
 from connectors.vendor_servers.mailchimp import MailchimpServer
 from connectors.vendor_servers.meta import MetaServer
+from connectors.vendor_servers.onesignal import OneSignalServer
 from connectors.vendor_servers.sendgrid import SendGridServer
 from connectors.vendor_servers.smtp import SmtpServer
 from connectors.vendor_servers.twilio import TwilioServer
@@ -33,6 +34,7 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "hubspot": HubSpotServer,
     "mailchimp": MailchimpServer,
     "fcm": FcmServer,
+    "onesignal": OneSignalServer,
 }
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "KlaviyoServer",
     "MailchimpServer",
     "MetaServer",
+    "OneSignalServer",
     "SendGridServer",
     "SmtpServer",
     "TwilioServer",
