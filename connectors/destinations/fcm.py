@@ -145,7 +145,8 @@ class FcmDestination(Destination):
             body = json_object(response)
             if response.status_code != 200 or not body.get("access_token"):
                 raise AuthenticationError(
-                    f"fcm: the token endpoint refused the service account's JWT ({body.get('error', response.status_code)}); "
+                    f"fcm: the token endpoint refused the service account's JWT "
+                    f"({body.get('error', response.status_code)}); "
                     "check the key file and that the account has the Firebase messaging role"
                 )
             expires = float(body.get("expires_in", 3599))

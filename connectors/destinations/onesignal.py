@@ -36,7 +36,8 @@ from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, 
 from connectors.registry import register
 
 MAX_RECIPIENTS = 20_000
-DEFAULT_RATE = RateLimit(150, 1)  # create-notification requests per app (documentation.onesignal.com/reference/rate-limits)
+# create-notification requests per app (documentation.onesignal.com/reference/rate-limits)
+DEFAULT_RATE = RateLimit(150, 1)
 _KEY_NAMESPACE = uuid.UUID("7f1c2a4e-0b7d-4a52-9a43-5d1f0a6f2c11")
 
 
@@ -87,7 +88,8 @@ class OneSignalDestination(Destination):
             if not recipient:
                 recipient, kind = fields.get("subscription_id"), "subscription_id"
             if not recipient:
-                outcome[record.key] = RecordResult.rejected(record.key, "no external_id or subscription_id", "no_recipient")
+                outcome[record.key] = RecordResult.rejected(
+                    record.key, "no external_id or subscription_id", "no_recipient")
                 continue
             signature = (kind, fields.get("title"), fields.get("body"), fields.get("text"), fields.get("link"),
                          repr(fields.get("data")), repr(fields.get("template_data")))
@@ -101,7 +103,7 @@ class OneSignalDestination(Destination):
               tally: WriteResult) -> list[RecordResult]:
         recipients = [recipient for _, recipient, _ in members]
         body: dict[str, Any] = {"app_id": self.app_id, **content,
-                                "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(r.key for r, _, _ in members)))}
+                                "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(r.key for r, *_ in members)))}
         if kind == "external_id":
             body.update(include_aliases={"external_id": recipients}, target_channel="push")
         else:
@@ -116,8 +118,8 @@ class OneSignalDestination(Destination):
                 reason = "; ".join(map(str, errors)) if isinstance(errors, list) else f"HTTP {response.status_code}"
                 code = "not_subscribed" if response.status_code == 200 else str(response.status_code)
                 return [RecordResult.rejected(record.key, reason, code) for record in records]
-            invalid = set((errors or {}).get("invalid_aliases", {}).get("external_id", [])) if isinstance(errors, dict) else set()
-            invalid |= set((errors or {}).get("invalid_player_ids", [])) if isinstance(errors, dict) else set()
+            found = errors if isinstance(errors, dict) else {}
+            invalid = {*found.get("invalid_aliases", {}).get("external_id", []), *found.get("invalid_player_ids", [])}
             accepted, notification = RecordStatus.ACCEPTED, answer["id"]
             return [RecordResult.rejected(record.key, "no push subscription for this recipient", "invalid_aliases")
                     if recipient in invalid else RecordResult(record.key, accepted, vendor_id=notification)
@@ -128,7 +130,8 @@ class OneSignalDestination(Destination):
 
 def _content(record: Record) -> dict[str, Any]:
     rendered = record.get("template_data") or {}
-    content: dict[str, Any] = {"contents": {"en": str(record.get("body") or rendered.get("body") or record.get("text") or "")}}
+    body = record.get("body") or rendered.get("body") or record.get("text") or ""
+    content: dict[str, Any] = {"contents": {"en": str(body)}}
     if title := record.get("title") or rendered.get("title"):
         content["headings"] = {"en": str(title)}
     if data := record.get("data"):
