@@ -165,6 +165,9 @@ class Capabilities:
     operations: Mapping[Operation, OperationLimits]
     max_concurrency: int = 1  # >1 only for one-message-per-request APIs
     needs_target: frozenset[Operation] = frozenset()  # operations that need a list/audience id
+    # Vendor codes of a rejected message that mean the address is gone for good (FCM's UNREGISTERED):
+    # the sync records a hard bounce of the channel, so journeys stop sending there.
+    blocking_codes: frozenset[str] = frozenset()
 
     def limits(self, operation: Operation) -> OperationLimits:
         try:

@@ -34,6 +34,8 @@ BUILTIN_MODULES = (
     "connectors.destinations.tiktok",
     "connectors.destinations.linkedin",
     "connectors.destinations.pinterest",
+    "connectors.destinations.fcm",
+    "connectors.destinations.onesignal",
 )
 
 

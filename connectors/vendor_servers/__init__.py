@@ -9,6 +9,7 @@ from connectors.vendor_servers.activecampaign import ActiveCampaignServer
 from connectors.vendor_servers.base import Fault, VendorServer, WindowLimit
 from connectors.vendor_servers.braze import BrazeServer
 from connectors.vendor_servers.customerio import CustomerIoServer
+from connectors.vendor_servers.fcm import FcmServer
 from connectors.vendor_servers.google_ads import GoogleAdsServer
 from connectors.vendor_servers.hubspot import HubSpotServer
 from connectors.vendor_servers.klaviyo import KlaviyoServer
@@ -16,6 +17,7 @@ from connectors.vendor_servers.linkedin import LinkedInServer
 from connectors.vendor_servers.mailchimp import MailchimpServer
 from connectors.vendor_servers.meta import MetaServer
 from connectors.vendor_servers.pinterest import PinterestServer
+from connectors.vendor_servers.onesignal import OneSignalServer
 from connectors.vendor_servers.sendgrid import SendGridServer
 from connectors.vendor_servers.slack import SlackServer
 from connectors.vendor_servers.smtp import SmtpServer
@@ -43,6 +45,8 @@ SERVERS: dict[str, type[VendorServer] | type[SmtpServer]] = {
     "tiktok": TikTokServer,
     "linkedin": LinkedInServer,
     "pinterest": PinterestServer,
+    "fcm": FcmServer,
+    "onesignal": OneSignalServer,
 }
 
 __all__ = [
@@ -51,12 +55,14 @@ __all__ = [
     "BrazeServer",
     "CustomerIoServer",
     "Fault",
+    "FcmServer",
     "GoogleAdsServer",
     "HubSpotServer",
     "KlaviyoServer",
     "LinkedInServer",
     "MailchimpServer",
     "MetaServer",
+    "OneSignalServer",
     "PinterestServer",
     "SendGridServer",
     "SlackServer",

@@ -8,6 +8,7 @@ real APIs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ def _settings(vendor: str, server: Any) -> dict[str, str]:
         return {"URL": url + "/throughline", "SECRET": server.secret}
     if vendor == "hubspot":
         return {"ACCESS_TOKEN": server.access_token, "BASE_URL": url}
+    if vendor == "fcm":
+        return {"SERVICE_ACCOUNT": json.dumps(server.service_account), "BASE_URL": url}
     if vendor == "mailchimp":
         return {"API_KEY": server.api_key, "BASE_URL": url}
     raise ValueError(f"no local settings for {vendor}")

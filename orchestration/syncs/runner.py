@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import signal
 import time
@@ -394,13 +395,14 @@ class MessageSync:
             raise
         crash_point("sent")
         report.counts["retried"] += result.retries
-        self._acknowledge(actions, {r.key: r for r in result.results}, report)
+        self._acknowledge(actions, {r.key: r for r in result.results}, report,
+                          blocking_codes=destination.capabilities.blocking_codes)
         crash_point("acknowledged")
 
     def _acknowledge(self, actions: list[dict[str, Any]], results: dict[str, Any], report: SyncReport,
-                     unsent_reason: str | None = None) -> None:
+                     unsent_reason: str | None = None, blocking_codes: frozenset[str] = frozenset()) -> None:
         sent_at = self.options.now or _utcnow()
-        rows = []
+        rows, bounces = [], []
         for action in actions:
             base = {k: action.get(k) for k in ("action_id", "destination", "journey", "step_id", "customer_id", "channel", "offer")}
             base["destination"] = base["destination"] or self.spec.destination
@@ -414,6 +416,10 @@ class MessageSync:
             elif result.status is RecordStatus.REJECTED:
                 rows.append({**base, "status": "failed", "error": scrub(result.reason or "rejected")})
                 report.counts["rejected"] += 1
+                if result.vendor_code in blocking_codes:  # e.g. a push token FCM no longer knows
+                    bounces.append([f"{action['action_id']}:{result.vendor_code}", base["destination"], "hard_bounce",
+                                    base["channel"], action["action_id"], base["customer_id"], sent_at,
+                                    json.dumps({"vendor_code": result.vendor_code})])
             elif result.status is RecordStatus.RETRYABLE:
                 rows.append({**base, "status": "pending", "error": RETRYABLE_MARK + scrub(result.reason or "")})
                 report.counts["deferred"] += 1
@@ -424,6 +430,11 @@ class MessageSync:
                 report.counts["unknown"] += 1
         with self.store.transaction():
             self.store.append_ledger(rows, self.clock())
+            for bounce in bounces:  # the same record a vendor's bounce report makes (syncs/delivery_events.py)
+                self.store.con.execute(
+                    "insert into raw.delivery_events (event_id, provider, event_type, channel, action_id, customer_id, "
+                    "occurred_at, payload) select ?, ?, ?, ?, ?, ?, ?, ? where not exists "
+                    "(select 1 from raw.delivery_events where provider = ? and event_id = ?)", [*bounce, bounce[1], bounce[0]])
         _sample(report, list(results.values()))
 
 

@@ -48,7 +48,8 @@ CONNECTOR_OPERATIONS = {
 RECORD_FIELDS = frozenset({
     "email", "phone", "external_id", "first_name", "last_name", "country_code", "postal_code", "name",
     "properties", "status", "subject", "text", "html", "template_id", "template_data", "from_email",
-    "campaign_id", "canvas_id", "event_name", "occurred_at", "value", "product_id", "currency", "quantity",
+    "campaign_id", "canvas_id", "token", "title", "body", "data", "link", "event_name", "occurred_at", "value",
+    "product_id", "currency", "quantity",
 })
 # Fields that say who a member is at the destination: when they change, the old identity
 # is removed before the new one is added (an ad platform matches on them).

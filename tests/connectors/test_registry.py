@@ -64,3 +64,9 @@ def test_destinations_command_prints_every_destination_with_its_capabilities(cap
     assert "send_messages" in table and "1 destination." in table and "hubspot" not in table
     assert main(["destinations", "carrier-pigeon"]) == 2
     assert "unknown destination(s): carrier-pigeon" in capsys.readouterr().err
+
+
+def test_the_registry_has_every_destination_of_the_second_wave():
+    second_wave = {"activecampaign", "hubspot", "mailchimp", "fcm", "onesignal", "snap", "tiktok", "linkedin",
+                   "pinterest", "slack"}
+    assert second_wave <= set(available()) and len(available()) >= 20

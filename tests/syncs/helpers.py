@@ -48,7 +48,8 @@ def write_audience(rows: list[tuple], table: str = "champions_to_meta") -> None:
 
 
 TEMPLATE_OF = {"sendgrid": ("email", "welcome_newsletter"), "webhook": ("webhook", "crm_sales_lead"),
-               "twilio": ("sms", "cart_reminder_sms"), "braze": ("push", "help_in_app")}
+               "twilio": ("sms", "cart_reminder_sms"), "braze": ("push", "help_in_app"),
+               "fcm": ("push", "help_in_app")}
 
 
 def write_actions(destination: str, count: int, *, start: int = 0, bad: set[int] = frozenset()) -> list[str]:
