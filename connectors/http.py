@@ -105,8 +105,10 @@ class RateLimiter:
             now = time.monotonic()
             # A caller a little late (thread wake-up, a slow answer) may use the
             # slot it missed, so jitter does not erode the rate; anything later is
-            # forfeited, so an idle spell never banks a burst.
-            slot = max(now - self.interval, self._next_slot, self._paused_until)
+            # forfeited, so an idle spell never banks a burst. The first call has
+            # no missed slot: it must not let a second one follow at once.
+            earliest = now - self.interval if self._next_slot else now
+            slot = max(earliest, self._next_slot, self._paused_until)
             self._next_slot = slot + self.interval
             slot = max(slot, now)
         wait = slot - now

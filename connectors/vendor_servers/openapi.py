@@ -13,7 +13,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
@@ -34,8 +33,6 @@ def _escape(token: str) -> str:
 @cache
 def _load(vendor: str, filename: str) -> dict[str, Any]:
     with open(SPEC_DIR / vendor / filename, encoding="utf-8") as handle:
-        if filename.endswith((".yml", ".yaml")):  # TikTok publishes YAML
-            return yaml.safe_load(handle)
         return json.load(handle)
 
 

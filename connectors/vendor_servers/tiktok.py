@@ -1,8 +1,7 @@
 """Local TikTok API for Business: customer-file custom audiences.
 
-Contract enforced (request bodies validated against TikTok's own OpenAPI documents in
-specs/tiktok/, copied from github.com/tiktok/tiktok-business-api-sdk; enum values read from
-their ``x-open-enum``):
+Contract enforced (request bodies validated against schemas/tiktok_*.json, written from
+TikTok's API reference and the request definitions of its published SDK):
 - Every answer is HTTP 200 with ``{"code", "message", "request_id", "data"}``, code 0 for
   success. A missing ``Access-Token`` header is 40104, a wrong one 40105; another
   advertiser is 40001. Too many requests is 40100 (no Retry-After). ``envelope_errors``
@@ -29,10 +28,10 @@ from email.policy import HTTP
 from typing import Any
 
 from connectors.vendor_servers.base import Incoming, Reply, VendorServer, WindowLimit
-from connectors.vendor_servers.openapi import _load, schema_issues
+from connectors.vendor_servers.jsonschemas import issues, validator
 
 API = "/open_api/v1.3"
-UPLOAD_SPEC, UPDATE_SPEC = "dmp_custom_audience_file_upload.yml", "dmp_custom_audience_update.yml"
+UPLOAD_SCHEMA, UPDATE_SCHEMA = "tiktok_custom_audience_file_upload", "tiktok_custom_audience_update"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MIN_AUDIENCE = 1_000
 ADVERTISER_ID = "7012345678901234567"
@@ -40,9 +39,8 @@ DEMO_AUDIENCE = "1790000000000001"  # exists from the start, for the demo and be
 _SHA256 = re.compile(rb"[0-9a-f]{64}")
 
 
-def _enum(filename: str, path: str, field: str, content: str) -> frozenset[str]:
-    schema = _load("tiktok", filename)["paths"][path]["post"]["requestBody"]["content"][content]["schema"]
-    return frozenset(e["key"] for e in schema["properties"][field]["x-open-enum"]["enums"] if e["is_valid"])
+def _enum(schema: str, field: str) -> frozenset[str]:
+    return frozenset(validator(schema).schema["properties"][field]["enum"])
 
 
 def _answer(code: int = 0, message: str = "OK", data: Any = None) -> Reply:
@@ -62,9 +60,8 @@ class TikTokServer(VendorServer):
         self.updates: Counter[str] = Counter()  # file_path -> times applied
         self.envelope_errors: list[int] = []
         self.send_retry_after = False
-        self.calculate_types = _enum(UPLOAD_SPEC, "/dmp/custom_audience/file/upload/", "calculate_type",
-                                     "multipart/form-data")
-        self.actions = _enum(UPDATE_SPEC, "/dmp/custom_audience/update/", "action", "application/json")
+        self.calculate_types = _enum(UPLOAD_SCHEMA, "calculate_type")
+        self.actions = _enum(UPDATE_SCHEMA, "action")
         self.create_audience(DEMO_AUDIENCE)
 
     # ------------------------------------------------------------ test helpers
@@ -85,8 +82,8 @@ class TikTokServer(VendorServer):
     # ------------------------------------------------------------ contract
 
     def preload(self) -> None:
-        schema_issues(self.vendor, UPLOAD_SPEC, "/dmp/custom_audience/file/upload/", "post", {}, "multipart/form-data")
-        schema_issues(self.vendor, UPDATE_SPEC, "/dmp/custom_audience/update/", "post", {})
+        issues(UPLOAD_SCHEMA, {})
+        issues(UPDATE_SCHEMA, {})
 
     def authenticate(self, incoming: Incoming) -> Reply | None:
         token = incoming.headers.get("Access-Token")
@@ -124,9 +121,7 @@ class TikTokServer(VendorServer):
 
     def _upload(self, incoming: Incoming) -> Reply:
         fields, filename = _multipart(incoming)
-        found = schema_issues(self.vendor, UPLOAD_SPEC, "/dmp/custom_audience/file/upload/", "post",
-                              {k: v.decode("latin-1") if k != "file" else "" for k, v in fields.items()},
-                              "multipart/form-data")
+        found = issues(UPLOAD_SCHEMA, {k: v.decode("latin-1") if k != "file" else "" for k, v in fields.items()})
         if found:
             return _answer(40002, f"{found[0].pointer.strip('/') or 'body'}: {found[0].message}")
         if fields["advertiser_id"].decode() != self.advertiser_id:
@@ -157,7 +152,7 @@ class TikTokServer(VendorServer):
             body = incoming.json()
         except ValueError:
             return _answer(40002, "Invalid JSON body.")
-        found = schema_issues(self.vendor, UPDATE_SPEC, "/dmp/custom_audience/update/", "post", body)
+        found = issues(UPDATE_SCHEMA, body)
         if found:
             return _answer(40002, f"{found[0].pointer.strip('/') or 'body'}: {found[0].message}")
         if body["advertiser_id"] != self.advertiser_id:

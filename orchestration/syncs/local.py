@@ -52,11 +52,14 @@ def _settings(vendor: str, server: Any) -> dict[str, str]:
         return {"SERVICE_ACCOUNT": json.dumps(server.service_account), "BASE_URL": url}
     if vendor == "mailchimp":
         return {"API_KEY": server.api_key, "BASE_URL": url}
+    if vendor == "onesignal":
+        return {"APP_ID": server.app_id, "API_KEY": server.api_key, "BASE_URL": url}
     raise ValueError(f"no local settings for {vendor}")
 
 
 @contextmanager
-def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio", "braze", "webhook", "hubspot", "mailchimp"),
+def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio", "braze", "webhook", "hubspot", "mailchimp",
+                                                  "onesignal"),
                        **server_options: Any) -> Iterator[LocalDestinations]:
     local = LocalDestinations()
     with ExitStack() as stack:

@@ -116,3 +116,11 @@ def test_google_retry_delay_is_read_from_the_error_body():
     )
     assert google_retry_delay_signal(rpc).wait == 1.5
     assert google_retry_delay_signal(response(400, {"error": {"status": "INVALID_ARGUMENT"}})) is None
+
+
+def test_the_rate_limiter_never_sends_its_first_two_calls_back_to_back():
+    from connectors.http import RateLimiter
+
+    limiter = RateLimiter(10.0)  # one call per 0.1 s
+    assert limiter.acquire() == 0.0
+    assert limiter.acquire() > 0.09, "the second call waits its interval"

@@ -74,6 +74,10 @@ def build_timeline() -> Timeline:
     t.track("unsubscribed", "email_consent_withdrawn", T - days(5), source="unsubscribe_link")
     t.person("bounced", T - days(10), email="bounced@example.com", consent=("email",))
     t.person("no_sms_consent", T - days(10), email="no_sms@example.com", phone="+1 415-555-0102", consent=("email",))
+    # Trialists email cannot reach: the onboarding nudge falls back to push (through OneSignal).
+    for k in range(3):
+        t.person(f"trial_push_only_{k}", T - days(10), email=f"trial_push_only_{k}@example.com", consent=("push",))
+        t.track(f"trial_push_only_{k}", "signup_completed", T - days(3) - hours(2), method="email", plan="trial")
     for user in ("unsubscribed", "bounced"):
         t.track(user, "cart_added", T - hours(3), cart_id=f"k-{user}", product_id="prod_0001", name="Notebook", price=12)
     t.track("no_sms_consent", "cart_added", T - days(1) - hours(2), cart_id="k-nsc", product_id="prod_0001", name="Notebook", price=12)
@@ -216,6 +220,10 @@ def test_blocked_channels_are_never_used_and_fallbacks_are(decided):
     unsubscribed = steps(decided[T]["unsubscribed"], "abandoned_cart")["cart_email"]
     if unsubscribed["arm"] == "treatment":
         assert (unsubscribed["status"], unsubscribed["channel"], unsubscribed["reason_code"]) == ("due", "push", "fallback")
+    nudges = [steps(decided[T][f"trial_push_only_{k}"], "trial_onboarding").get("connect_nudge") for k in range(3)]
+    treated = [n for n in nudges if n and n["arm"] == "treatment"]
+    assert treated, nudges
+    assert all((n["status"], n["channel"], n["reason_code"]) == ("due", "push", "fallback") for n in treated), treated
     bounced = steps(decided[T]["bounced"], "abandoned_cart")["cart_email"]
     if bounced["arm"] == "treatment":
         assert (bounced["status"], bounced["reason_code"]) == ("suppressed", "hard_bounce")

@@ -20,6 +20,7 @@ SYNC_ASSETS = {
     "webhook/messages_to_webhook": "syncs/messages_to_webhook",
     "mailchimp/champions_to_mailchimp": "syncs/champions_to_mailchimp",
     "hubspot/sales_ready_leads_to_hubspot": "syncs/sales_ready_leads_to_hubspot",
+    "onesignal/messages_to_onesignal": "syncs/messages_to_onesignal",
 }
 
 
