@@ -34,6 +34,11 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{engine}"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Dagster group first: it is the longest, and xdist hands groups out in this order."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group").args[0] != "dagster")
+
+
 @pytest.fixture(scope="session")
 def dbt_manifest() -> dict:
     """The journeys compiled and the dbt project parsed, as `throughline prepare` does."""
