@@ -13,8 +13,8 @@ A case is a module in ``bench/destination_cases/`` with:
 - ``bare(base_url, count) -> int``: the same requests from one ``requests.Session`` with no
   retries, checks or result objects, the number accepted.
 
-Every run is a child process; ours and the bare loop alternate, and the figure is the
-median of ``--repeat`` pairs. A run that accepts fewer than it sent fails the benchmark.
+Every run is a child process, timed after the imports (both sides); ours and the bare loop
+alternate, and the figure is the median of ``--repeat`` pairs. A run that accepts fewer than it sent fails the benchmark.
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def cases() -> dict[str, object]:
 
 
 def child(case: str, side: str, base_url: str, count: int) -> None:
+    from connectors.registry import available
+
     module = importlib.import_module(f"destination_cases.{case}")
+    available()  # imports every destination module: a process pays it once, not per write; requests is imported too
     started = time.perf_counter()
     accepted = getattr(module, side)(base_url, count)
     seconds = time.perf_counter() - started
