@@ -1,9 +1,8 @@
 """Local Pinterest API v5: customer lists (the records behind a CUSTOMER_LIST audience).
 
 Contract enforced (Pinterest's OpenAPI document, github.com/pinterest/api-description, and
-its API reference). Bodies are validated against that document when it is present at
-specs/pinterest/openapi.json (MIT; see specs/README.md), else against the JSON Schemas
-written from it (schemas/pinterest_customer_list_*.json):
+its API reference). Bodies are validated against the JSON Schemas written from that
+document (schemas/pinterest_customer_list_*.json; specs/README.md says why it is not copied):
 - ``Authorization: Bearer <token>``; otherwise 401 ``{"code": 2, "message": "Authentication failed."}``.
   An ad account the token cannot reach: 403 code 29.
 - PATCH /v5/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}: ``{operation_type:
@@ -30,7 +29,7 @@ from typing import Any
 
 from connectors.vendor_servers.base import Incoming, Reply, VendorServer, WindowLimit
 from connectors.vendor_servers.jsonschemas import issues
-from connectors.vendor_servers.openapi import SPEC_DIR, SchemaIssue, schema_issues
+from connectors.vendor_servers.openapi import SchemaIssue
 
 MAX_RECORDS = 10_000
 DEMO_AD_ACCOUNT = "549755885175"
@@ -43,8 +42,7 @@ _DIGEST = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$")  # MD5, SH
 _EMAIL = re.compile(r"^[^@\sA-Z]+@[^@\sA-Z]+\.[^@\sA-Z]+$")
 RATE_LIMIT_MESSAGE = ("This request exceeded a rate limit. This can happen if the client exceeds one\n"
                       "of the published rate limits within a short time window.")
-_SPEC_PATHS = {"update": ("/ad_accounts/{ad_account_id}/customer_lists/{customer_list_id}", "patch"),
-               "create": ("/ad_accounts/{ad_account_id}/customer_lists", "post")}
+_BODIES = ("update", "create")  # schemas/pinterest_customer_list_<kind>.json
 
 
 def _error(status: int, code: int, message: str) -> Reply:
@@ -52,8 +50,6 @@ def _error(status: int, code: int, message: str) -> Reply:
 
 
 def body_issues(kind: str, body: Any) -> list[SchemaIssue]:
-    if (SPEC_DIR / "pinterest" / "openapi.json").exists():
-        return schema_issues("pinterest", "openapi.json", *_SPEC_PATHS[kind], body)
     return issues(f"pinterest_customer_list_{kind}", body)
 
 
@@ -89,7 +85,7 @@ class PinterestServer(VendorServer):
     # ------------------------------------------------------------ contract
 
     def preload(self) -> None:
-        for kind in _SPEC_PATHS:
+        for kind in _BODIES:
             body_issues(kind, {})
 
     def authenticate(self, incoming: Incoming) -> Reply | None:

@@ -52,8 +52,9 @@ class SnapServer(VendorServer):
         super().__init__(**options)
         self.access_token = access_token
         self.tokens = {access_token}
-        self.client_id, self.client_secret = "snap-client-id", "snap-client-secret-0123"
-        self.refresh_token = "snap-refresh-token-0123"
+        # OAuth client credentials made up per server, as a test's throwaway account would be.
+        self.client_id = "snap-client-id"
+        self.client_secret, self.refresh_token = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
         self.segments: dict[str, dict[str, set[str]]] = {DEMO_SEGMENT: {}}
         self.reject_values: dict[str, str] = {}  # hash -> the reason Snap gives for its sub-request
         self.tokens_issued = 0

@@ -34,7 +34,7 @@ def _at(value: Any) -> datetime:
     return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def _row(provider: str, event_id: str, event_type: str, channel: str, occurred_at: datetime, *, address: str | None = None,
+def delivery_event(provider: str, event_id: str, event_type: str, channel: str, occurred_at: datetime, *, address: str | None = None,
          action_id: str | None = None, customer_id: str | None = None, payload: Any = None) -> Row:
     return {"event_id": str(event_id), "provider": provider, "event_type": event_type, "channel": channel,
             "address": address, "action_id": action_id, "customer_id": customer_id, "occurred_at": occurred_at,
@@ -55,7 +55,7 @@ def sendgrid(text: str) -> Iterator[Row]:
             kind_out = SENDGRID_TYPES.get(kind)
         if kind_out is None:  # processed, deferred, group_resubscribe: not a delivery outcome we act on
             continue
-        yield _row("sendgrid", event.get("sg_event_id") or f"{event.get('sg_message_id')}:{kind}", kind_out, "email",
+        yield delivery_event("sendgrid", event.get("sg_event_id") or f"{event.get('sg_message_id')}:{kind}", kind_out, "email",
                    _at(event["timestamp"]), address=event.get("email"), action_id=event.get("throughline_action_id"), payload=event)
 
 
@@ -78,7 +78,7 @@ def twilio(text: str) -> Iterator[Row]:
             continue  # queued, sent, accepted: not an outcome yet
         sid = fields.get("MessageSid") or fields.get("SmsSid")
         at = _at(fields["Timestamp"]) if fields.get("Timestamp") else datetime.now(UTC).replace(tzinfo=None)
-        yield _row("twilio", f"{sid}:{status or kind}", kind, "sms", at, address=fields.get("To"),
+        yield delivery_event("twilio", f"{sid}:{status or kind}", kind, "sms", at, address=fields.get("To"),
                    action_id=fields.get("throughline_action_id"), payload=fields)
 
 
@@ -94,7 +94,7 @@ def braze(text: str) -> Iterator[Row]:
         if len(parts) != 4 or parts[3] not in BRAZE_TYPES or parts[2] not in BRAZE_CHANNELS:
             continue
         properties = event.get("properties") or {}
-        yield _row("braze", event["id"], BRAZE_TYPES[parts[3]], BRAZE_CHANNELS[parts[2]], _at(event["time"]),
+        yield delivery_event("braze", event["id"], BRAZE_TYPES[parts[3]], BRAZE_CHANNELS[parts[2]], _at(event["time"]),
                    address=event.get("email_address") or event.get("to_phone_number") or properties.get("address"),
                    action_id=properties.get("throughline_action_id"), customer_id=event.get("external_user_id"), payload=event)
 
@@ -113,7 +113,7 @@ def customerio(text: str) -> Iterator[Row]:
         data = event.get("data") or {}
         identifiers = data.get("identifiers") or {}
         channel = {"email": "email", "sms": "sms", "push": "push", "in_app": "in_app"}.get(event.get("object_type"), "email")
-        yield _row("customerio", event["event_id"], kind, channel, _at(event["timestamp"]), address=data.get("recipient"),
+        yield delivery_event("customerio", event["event_id"], kind, channel, _at(event["timestamp"]), address=data.get("recipient"),
                    action_id=(data.get("message_data") or {}).get("throughline_action_id"),
                    customer_id=identifiers.get("id") or data.get("customer_id"), payload=event)
 
@@ -126,13 +126,18 @@ def load_delivery_events(con: Any, provider: str, path: Path) -> dict[str, int]:
     if provider not in PARSERS:
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
     rows = list(PARSERS[provider](Path(path).read_text()))
+    return {"events": len(rows), "added": add_delivery_events(con, rows)}
+
+
+def add_delivery_events(con: Any, rows: list[Row]) -> int:
+    """Insert the events raw.delivery_events does not have yet (by provider and event id)."""
+    columns = ("event_id", "provider", "event_type", "channel", "address", "action_id", "customer_id", "occurred_at", "payload")
     added = 0
     for row in rows:
         exists = con.execute("select 1 from raw.delivery_events where provider = ? and event_id = ?",
                              [row["provider"], row["event_id"]]).fetchone()
         if not exists:
-            columns = ("event_id", "provider", "event_type", "channel", "address", "action_id", "customer_id", "occurred_at", "payload")
             con.execute(f"insert into raw.delivery_events ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
                         [row[c] for c in columns])
             added += 1
-    return {"events": len(rows), "added": added}
+    return added

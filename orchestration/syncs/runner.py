@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import signal
 import time
@@ -34,6 +33,7 @@ import orjson
 from connectors import AuthenticationError, ConfigurationError, Destination, Operation, Record, RecordStatus, create
 from connectors.base import chunked
 from connectors.redaction import scrub
+from orchestration.syncs.delivery_events import add_delivery_events, delivery_event
 from orchestration.syncs.spec import SyncSpec
 from orchestration.syncs.store import ADD_STEPS, REMOVE_STEPS, Plan, SyncStore
 
@@ -417,9 +417,10 @@ class MessageSync:
                 rows.append({**base, "status": "failed", "error": scrub(result.reason or "rejected")})
                 report.counts["rejected"] += 1
                 if result.vendor_code in blocking_codes:  # e.g. a push token FCM no longer knows
-                    bounces.append([f"{action['action_id']}:{result.vendor_code}", base["destination"], "hard_bounce",
-                                    base["channel"], action["action_id"], base["customer_id"], sent_at,
-                                    json.dumps({"vendor_code": result.vendor_code})])
+                    bounces.append(delivery_event(
+                        base["destination"], f"{action['action_id']}:{result.vendor_code}", "hard_bounce", base["channel"],
+                        sent_at, action_id=action["action_id"], customer_id=base["customer_id"],
+                        payload={"vendor_code": result.vendor_code}))
             elif result.status is RecordStatus.RETRYABLE:
                 rows.append({**base, "status": "pending", "error": RETRYABLE_MARK + scrub(result.reason or "")})
                 report.counts["deferred"] += 1
@@ -430,11 +431,7 @@ class MessageSync:
                 report.counts["unknown"] += 1
         with self.store.transaction():
             self.store.append_ledger(rows, self.clock())
-            for bounce in bounces:  # the same record a vendor's bounce report makes (syncs/delivery_events.py)
-                self.store.con.execute(
-                    "insert into raw.delivery_events (event_id, provider, event_type, channel, action_id, customer_id, "
-                    "occurred_at, payload) select ?, ?, ?, ?, ?, ?, ?, ? where not exists "
-                    "(select 1 from raw.delivery_events where provider = ? and event_id = ?)", [*bounce, bounce[1], bounce[0]])
+            add_delivery_events(self.store.con, bounces)  # the record a vendor's bounce report makes
         _sample(report, list(results.values()))
 
 
