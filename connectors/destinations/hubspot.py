@@ -119,7 +119,8 @@ class HubSpotDestination(Destination):
             return self._events(records, result)
         if operation is Operation.REMOVE_AUDIENCE_MEMBERS:
             return settle(records, lambda: self._remove(records, str(target), result))
-        outcome, ids = self._upsert(records, result)
+        # A hand-off's properties are the journey's context, not contact properties.
+        outcome, ids = self._upsert(records, result, with_properties=operation is not Operation.SEND_MESSAGES)
         ready = [r for r in records if r.key in ids]
         if operation is Operation.ADD_AUDIENCE_MEMBERS and ready:
             added = settle(ready, lambda: self._membership("add", ready, str(target), ids, result))
@@ -130,14 +131,16 @@ class HubSpotDestination(Destination):
 
     # ------------------------------------------------------------ contacts
 
-    def _upsert(self, records: Sequence[Record], tally: WriteResult) -> tuple[dict[str, RecordResult], dict[str, str]]:
+    def _upsert(self, records: Sequence[Record], tally: WriteResult,
+                with_properties: bool = True) -> tuple[dict[str, RecordResult], dict[str, str]]:
         outcome: dict[str, RecordResult] = {}
         inputs = []
         for record in records:
             if not record.get("email"):
                 outcome[record.key] = RecordResult.rejected(record.key, "record has no email")
                 continue
-            properties = {k: _text(v) for k, v in dict(record.get("properties", {})).items() if v is not None}
+            given = dict(record.get("properties", {})) if with_properties else {}
+            properties = {k: _text(v) for k, v in given.items() if v is not None}
             properties.update({_FIELDS[f]: str(record.get(f)) for f in _FIELDS if record.get(f)})
             inputs.append({"idProperty": "email", "id": str(record.get("email")).strip(), "properties": properties,
                            "objectWriteTraceId": record.key})

@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-CHANNELS = ("email", "sms", "push", "in_app", "webhook", "ad_audience")
+# crm is work for a salesperson (a CRM task on the contact), not a message to the customer.
+CHANNELS = ("email", "sms", "push", "in_app", "webhook", "ad_audience", "crm")
 
 # Which destinations can carry which channel (the connectors registry names).
 CHANNEL_DESTINATIONS = {
@@ -27,6 +28,7 @@ CHANNEL_DESTINATIONS = {
     "in_app": ("braze", "customerio", "file_outbox"),
     "webhook": ("webhook", "file_outbox"),
     "ad_audience": ("meta", "google_ads", "file_outbox"),
+    "crm": ("hubspot", "file_outbox"),
 }
 
 # The parts a template needs per channel.
@@ -37,6 +39,7 @@ TEMPLATE_PARTS = {
     "in_app": ("title", "body"),
     "webhook": ("body",),
     "ad_audience": (),
+    "crm": ("subject", "text"),
 }
 
 RE_ENTRY = ("never", "after_exit", "cooldown")

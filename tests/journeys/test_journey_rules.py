@@ -40,6 +40,13 @@ def build_timeline() -> Timeline:
         if user == "lead_converting":
             t.track(user, "signup_completed", T - hours(2), method="email", plan="trial")
 
+    # Sales hand-off: seven pricing views make a lead sales-ready (score 35): a HubSpot task,
+    # or the CRM webhook for a lead without an email to find the contact by.
+    for user, email in (("hot_lead", "hot_lead@example.com"), ("hot_lead_no_email", None)):
+        t.person(user, T - days(20), email=email, consent=())
+        for h in range(4, 11):
+            t.track(user, "pricing_page_viewed", T - hours(h), plan_viewed="pro")
+
     # Abandoned cart: bought the carted product on another device, before logging in there.
     t.person("cart_buyer", T - days(10), email="cart_buyer@example.com", phone="+1 415-555-0101", consent=("email", "sms", "push"))
     t.track("cart_buyer", "cart_added", T - hours(3), cart_id="k1", product_id="prod_0007", name="Dot Grid Notebook", price=18)
@@ -168,6 +175,16 @@ def test_sales_outreach_skips_customers_and_people_in_onboarding(decided):
     assert steps(at_t["lead"], "lead_follow_up")["case_study_email"]["status"] == "due"
     for user in ("lead_in_trial", "lead_converting", "lead_customer"):
         assert all(d["status"] not in ("due", "deferred") for d in at_t[user] if d["journey"] in ("lead_follow_up", "sales_handoff")), user
+
+
+def test_sales_handoff_is_a_crm_task_or_a_webhook_for_a_lead_without_an_email(decided):
+    at_t = decided[T]
+    task = steps(at_t["hot_lead"], "sales_handoff")["crm_task"]
+    assert (task["status"], task["channel"], task["destination"], task["reason_code"]) == ("due", "crm", "hubspot", "eligible"), task
+    hook = steps(at_t["hot_lead_no_email"], "sales_handoff")["crm_task"]
+    assert (hook["status"], hook["channel"], hook["destination"], hook["reason_code"]) == ("due", "webhook", "webhook", "fallback"), hook
+    # The lower-priority case study in the same collision group stays silent for them.
+    assert steps(at_t["hot_lead"], "lead_follow_up")["case_study_email"]["status"] != "due"
 
 
 def test_cart_reminders_stop_when_the_carted_product_was_bought_on_another_device(decided):

@@ -157,13 +157,13 @@ class JourneyWarehouse:
         return rows[0][0]
 
     def decisions(self, user: str, journey: str | None = None) -> list[dict]:
-        sql = ("select journey, step_id, status, reason_code, reason, channel, scheduled_at, deferred_until, arm "
+        sql = ("select journey, step_id, status, reason_code, reason, channel, destination, scheduled_at, deferred_until, arm "
                "from journeys.journey_decisions where customer_id = ?")
         params = [self.customer_of(user)]
         if journey:
             sql += " and journey = ?"
             params.append(journey)
-        columns = ["journey", "step_id", "status", "reason_code", "reason", "channel", "scheduled_at", "deferred_until", "arm"]
+        columns = ["journey", "step_id", "status", "reason_code", "reason", "channel", "destination", "scheduled_at", "deferred_until", "arm"]
         return [dict(zip(columns, row)) for row in self.query(sql + " order by scheduled_at, step_id", params)]
 
     def instances(self, user: str, journey: str) -> list[dict]:

@@ -49,7 +49,7 @@ def write_audience(rows: list[tuple], table: str = "champions_to_meta") -> None:
 
 TEMPLATE_OF = {"sendgrid": ("email", "welcome_newsletter"), "webhook": ("webhook", "crm_sales_lead"),
                "twilio": ("sms", "cart_reminder_sms"), "braze": ("push", "help_in_app"),
-               "fcm": ("push", "help_in_app")}
+               "fcm": ("push", "help_in_app"), "hubspot": ("crm", "sales_task")}
 
 
 def write_actions(destination: str, count: int, *, start: int = 0, bad: set[int] = frozenset()) -> list[str]:
@@ -105,6 +105,8 @@ def deliveries(local, destination: str) -> dict[str, int]:
             for (_, _, action), times in server.sends.items():
                 counts[action] += times
             return dict(counts)
+        if destination == "hubspot":  # tasks name the action by objectWriteTraceId
+            return dict(Counter(task["objectWriteTraceId"] for task in server.engagements["tasks"]))
         if destination == "twilio":  # each test customer has its own number: +1415555<i>
             return dict(Counter(f"act_twilio_{int(m['to'][-4:]):06d}" for m in server.messages))
     raise ValueError(destination)

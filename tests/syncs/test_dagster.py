@@ -21,6 +21,7 @@ SYNC_ASSETS = {
     "mailchimp/champions_to_mailchimp": "syncs/champions_to_mailchimp",
     "hubspot/sales_ready_leads_to_hubspot": "syncs/sales_ready_leads_to_hubspot",
     "onesignal/messages_to_onesignal": "syncs/messages_to_onesignal",
+    "hubspot/messages_to_hubspot": "syncs/messages_to_hubspot",
 }
 
 

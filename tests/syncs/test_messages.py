@@ -53,6 +53,23 @@ def test_braze_push_carries_the_rendered_parts_and_the_action_id(engine, local):
     assert deliveries(local, "braze") == {a: 1 for a in actions}
 
 
+def test_a_sales_handoff_is_a_hubspot_task_on_the_leads_contact(engine, local):
+    actions = write_actions("hubspot", 7)
+    report = run_sync(message_spec("hubspot"))
+    assert report.tally()["sent"] == 7
+    assert deliveries(local, "hubspot") == {a: 1 for a in actions}
+    server = local.servers["hubspot"]
+    task = next(t for t in server.engagements["tasks"] if t["objectWriteTraceId"] == actions[2])
+    contact = server.contact_by_email("person2@example.com")
+    assert task["contacts"] == [contact["id"]]
+    assert task["properties"]["hs_task_subject"].startswith("Sales-ready lead: Name2") and "Acme" in task["properties"]["hs_task_subject"]
+    assert "Lead score 31.5" in task["properties"]["hs_task_body"]
+    # The journey's context travels with the task, not as contact properties HubSpot does not have.
+    assert set(contact["properties"]) <= {"email", "firstname", "lastname", "phone"}
+    assert set(ledger().values()) == {"sent"}
+    assert run_sync(message_spec("hubspot")).tally()["sent"] == 0 and len(server.engagements["tasks"]) == 7
+
+
 def test_render_failures_do_not_break_the_batches(engine, local):
     """Batches of 10 with render failures among them: every message sent once, in batches of
     exactly 10 (the intents show the batches), failures suppressed."""

@@ -29,6 +29,7 @@ def delivered(local) -> Counter:
     counts.update({k: len(v) for k, v in servers["sendgrid"].messages_by_key.items()})
     counts.update({action: n for (_, _, action), n in servers["braze"].sends.items()})
     counts.update(servers["webhook"].received)
+    counts.update(task["objectWriteTraceId"] for task in servers["hubspot"].engagements["tasks"])
     for message in servers["twilio"].messages:
         counts.update(parse_qs(urlsplit(message["status_callback"]).query)["throughline_action_id"])
     return counts

@@ -64,6 +64,9 @@ channels as (
     select customer_id, 'webhook', true, true from customers
     union all
     select customer_id, 'ad_audience', email is not null or phone is not null, has_email_consent from customers
+    union all
+    -- A CRM contact is found or created by email.
+    select customer_id, 'crm', email is not null, true from customers
 ),
 
 final as (
