@@ -41,7 +41,9 @@ def test_demo_builds_every_layer_through_dagster(engine, tmp_path, capsys, dbt_m
         ran = {name for (name,) in con.execute("select distinct sync_name from raw.sync_runs where status = 'succeeded'").fetchall()}
     assert synced.get("succeeded", 0) > 0 and set(synced) == {"succeeded"}, f"the syncs ran against the local vendor servers: {synced}"
     assert {"champions_to_mailchimp", "sales_ready_leads_to_hubspot", "champions_to_meta", "messages_to_sendgrid",
-            "messages_to_onesignal", "messages_to_hubspot"} <= ran
+            "messages_to_onesignal", "messages_to_hubspot", "at_risk_to_snap", "champions_to_tiktok",
+            "high_intent_trialists_to_linkedin", "hibernating_to_pinterest", "high_intent_trialists_to_activecampaign",
+            "sales_ready_leads_to_slack"} <= ran
 
     # A second run of the same files adds nothing.
     assert main(["load", str(out)]) == 0

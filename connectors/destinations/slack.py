@@ -7,7 +7,7 @@ Environment (prefix THROUGHLINE_SLACK by default), one of:
   API_URL       default https://slack.com/api
   plus the shared HTTP variables (see ``HttpSettings.from_env``).
 
-Operation send_messages: one message per record, from ``blocks`` (a list, or JSON text) with
+Operations send_messages and track_events (an events sync: each new row an alert): one message per record, from ``blocks`` (a list, or JSON text) with
 ``text`` as the notification fallback, else ``text``, with ``subject`` as a bold first line.
 Slack's errors, decided as:
   credentials  webhook 403 invalid_token / action_prohibited, 404 no_service / no_team, 410 team_disabled;
@@ -53,7 +53,9 @@ RETRYABLE_ERRORS = frozenset({"internal_error", "service_unavailable", "ratelimi
 class SlackDestination(Destination):
     name = "slack"
     capabilities = Capabilities(
-        operations={Operation.SEND_MESSAGES: OperationLimits(max_records=20, rate=CHANNEL_RATE, idempotent=False)},
+        # An event (a lead became sales-ready) is posted exactly like a message.
+        operations={operation: OperationLimits(max_records=20, rate=CHANNEL_RATE, idempotent=False)
+                    for operation in (Operation.SEND_MESSAGES, Operation.TRACK_EVENTS)},
     )
 
     def __init__(self, *, webhook_url: str | None = None, bot_token: str | None = None, channel: str | None = None,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.vendor_servers import SERVERS
+from connectors.vendor_servers import linkedin, pinterest, snap, tiktok
+from connectors.vendor_servers.activecampaign import DEMO_LIST as ACTIVECAMPAIGN_LIST
 from connectors.vendor_servers.meta import DEMO_AUDIENCE
 
 # Quick retries and no client pacing: a local server answers in microseconds.
@@ -54,12 +56,36 @@ def _settings(vendor: str, server: Any) -> dict[str, str]:
         return {"API_KEY": server.api_key, "BASE_URL": url}
     if vendor == "onesignal":
         return {"APP_ID": server.app_id, "API_KEY": server.api_key, "BASE_URL": url}
+    if vendor == "activecampaign":
+        return {"API_TOKEN": server.api_token, "BASE_URL": url, "ACCOUNT_ID": server.account_id,
+                "EVENT_KEY": server.event_key, "EVENTS_URL": url + "/event"}
+    if vendor == "slack":
+        return {"WEBHOOK_URL": server.webhook_url}
+    if vendor in ("snap", "linkedin"):
+        return {"ACCESS_TOKEN": server.access_token, "BASE_URL": url}
+    if vendor == "tiktok":
+        return {"ACCESS_TOKEN": server.access_token, "BASE_URL": url, "ADVERTISER_ID": tiktok.ADVERTISER_ID}
+    if vendor == "pinterest":
+        return {"ACCESS_TOKEN": server.access_token, "BASE_URL": url, "AD_ACCOUNT_ID": pinterest.DEMO_AD_ACCOUNT}
     raise ValueError(f"no local settings for {vendor}")
 
 
+# The audiences, segments and lists the starter syncs name (each server has one from the start).
+DEMO_TARGETS = {
+    "THROUGHLINE_SNAP_SEGMENT_ID": ("snap", snap.DEMO_SEGMENT),
+    "THROUGHLINE_TIKTOK_AUDIENCE_ID": ("tiktok", tiktok.DEMO_AUDIENCE),
+    "THROUGHLINE_LINKEDIN_SEGMENT_ID": ("linkedin", linkedin.DEMO_SEGMENT),
+    "THROUGHLINE_PINTEREST_LIST_ID": ("pinterest", pinterest.DEMO_LIST),
+    "THROUGHLINE_ACTIVECAMPAIGN_LIST_ID": ("activecampaign", ACTIVECAMPAIGN_LIST),
+}
+
+
+STARTER_VENDORS = ("meta", "sendgrid", "twilio", "braze", "webhook", "hubspot", "mailchimp", "onesignal", "slack",
+                   "activecampaign", "snap", "tiktok", "linkedin", "pinterest")
+
+
 @contextmanager
-def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio", "braze", "webhook", "hubspot", "mailchimp",
-                                                  "onesignal"),
+def local_destinations(vendors: tuple[str, ...] = STARTER_VENDORS,
                        **server_options: Any) -> Iterator[LocalDestinations]:
     local = LocalDestinations()
     with ExitStack() as stack:
@@ -81,6 +107,7 @@ def local_destinations(vendors: tuple[str, ...] = ("meta", "sendgrid", "twilio",
             local.env["THROUGHLINE_MAILCHIMP_SEGMENT"] = (
                 f"{local.env['THROUGHLINE_MAILCHIMP_LIST_ID']}/segments/"
                 f"{mailchimp.create_segment(local.env['THROUGHLINE_MAILCHIMP_LIST_ID'])}")
+        local.env.update({name: target for name, (vendor, target) in DEMO_TARGETS.items() if vendor in local.servers})
         if "braze" in local.servers:
             local.servers["braze"].campaigns.add(DEMO_PUSH_CAMPAIGN)
         yield local

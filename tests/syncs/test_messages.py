@@ -4,7 +4,10 @@ suppressed with the reason; refusals recorded as failed; nothing sent twice."""
 from orchestration.syncs.runner import run_sync
 from orchestration.warehouse import raw_layer
 
-from .helpers import deliveries, ledger, message_spec, write_actions
+from connectors.vendor_servers.slack import DEMO_CHANNEL
+from orchestration.syncs.spec import parse_sync
+
+from .helpers import deliveries, ledger, message_spec, sync_node, write_actions
 
 
 def test_each_due_action_is_sent_once_and_recorded(engine, local):
@@ -80,3 +83,25 @@ def test_render_failures_do_not_break_the_batches(engine, local):
     with raw_layer() as con:
         sizes = [n for (n,) in con.execute("select count(*) from raw.delivery_intents group by batch_id order by min(action_id)").fetchall()]
     assert sizes == [10, 10, 10, 10, 2]
+
+
+def test_a_lead_becoming_sales_ready_is_posted_to_slack_once(engine, local):
+    """An events sync: each new row one Slack message; a row seen before is never posted again."""
+    columns = ["segment_change_id", "event_name", "occurred_at", "subject", "text"]
+    spec = parse_sync(sync_node("sales_ready_leads_to_slack", {"destination": "slack", "operation": "events",
+                                                               "key": "segment_change_id"}, columns))
+    with raw_layer() as con:
+        con.execute("create schema if not exists syncs")
+        con.execute("create table syncs.sales_ready_leads_to_slack (segment_change_id varchar, event_name varchar, "
+                    "occurred_at timestamp, subject varchar, text varchar)")
+        insert = "insert into syncs.sales_ready_leads_to_slack values (?, 'sales_ready_lead', timestamp '2026-11-01', 'Sales-ready lead', ?)"
+        con.executemany(insert, [[f"chg_{i}", f"Lead {i} at Acme reached lead score 3{i}."] for i in range(3)])
+    assert run_sync(spec).tally()["added"] == 3
+    posted = [m["text"] for m in local.servers["slack"].in_channel(DEMO_CHANNEL)]
+    assert sorted(posted) == [f"*Sales-ready lead*\nLead {i} at Acme reached lead score 3{i}." for i in range(3)]
+
+    with raw_layer() as con:
+        con.execute("update syncs.sales_ready_leads_to_slack set text = text || ' (edited)'")
+        con.execute(insert, ["chg_3", "Lead 3 at Acme reached lead score 33."])
+    assert run_sync(spec).tally()["added"] == 1, "only the new entry: an events sync never re-posts a changed row"
+    assert len(local.servers["slack"].in_channel(DEMO_CHANNEL)) == 4

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from connectors.pii import Platform, hash_identifier
+from connectors.vendor_servers import pinterest, snap, tiktok
 from connectors.vendor_servers.meta import DEMO_AUDIENCE
 from orchestration.cli import main
 from orchestration.warehouse import raw_layer
@@ -66,6 +68,15 @@ def test_two_ticks_at_once_then_preview_and_syncs(engine, local, tmp_path, monke
     assert loaded > 1000 and sent, "the landing folder was loaded and journeys sent messages"
     assert delivered(local) == Counter({a: 1 for a in sent}), "each action delivered once, though two ticks ran"
     assert len(local.servers["meta"].audiences[DEMO_AUDIENCE]) == champions > 0
+    # The ad platforms hold exactly the hashed emails of their sync models' rows.
+    servers = local.servers
+    for model, platform, members in (
+            ("at_risk_to_snap", Platform.SNAP, servers["snap"].members(snap.DEMO_SEGMENT)),
+            ("champions_to_tiktok", Platform.TIKTOK, servers["tiktok"].members(tiktok.DEMO_AUDIENCE)),
+            ("hibernating_to_pinterest", Platform.PINTEREST, servers["pinterest"].members(pinterest.DEMO_LIST))):
+        with raw_layer() as con:
+            emails = [e for (e,) in con.execute(f"select email from syncs.{model} where email is not null").fetchall()]
+        assert emails and members == {hash_identifier("email", e, platform) for e in emails}, model
     second = runs[len(runs) // 2:]
     assert all(added == 0 and sent == 0 for _, added, sent in second), "the second tick had nothing new to send"
 
