@@ -43,7 +43,7 @@ def test_demo_builds_every_layer_through_dagster(engine, tmp_path, capsys, dbt_m
     assert {"champions_to_mailchimp", "sales_ready_leads_to_hubspot", "champions_to_meta", "messages_to_sendgrid",
             "messages_to_onesignal", "messages_to_hubspot", "at_risk_to_snap", "champions_to_tiktok",
             "high_intent_trialists_to_linkedin", "hibernating_to_pinterest", "high_intent_trialists_to_activecampaign",
-            "sales_ready_leads_to_slack"} <= ran
+            "sales_ready_leads_to_slack", "messages_to_fcm"} <= ran
 
     # A second run of the same files adds nothing.
     assert main(["load", str(out)]) == 0

@@ -546,6 +546,13 @@ class _Device:
         self.seen = False
 
 
+def _push_token(device_id: str) -> str:
+    """An FCM registration token's shape (instance id, ':APA91b', opaque base64url), derived
+    from the device id, so the random stream (and every other generated value) is unchanged."""
+    digest = hashlib.sha512(device_id.encode()).hexdigest()
+    return f"{digest[:11]}:APA91b{digest[11:130]}"
+
+
 def _pick(rng: random.Random, weighted: tuple) -> str:
     r = rng.random() * sum(w for _, w in weighted)
     for name, w in weighted:
@@ -941,6 +948,8 @@ class _Customer:
             device.seen = True
             if device.kind in ("ios", "android") and self.rng.random() < 0.5:
                 self._give_consent("push", "app_prompt")
+                # The app registers for push: its SDK sends the FCM token in context.device.token from now on.
+                device.context["device"]["token"] = _push_token(device.context["device"]["id"])
 
     def _marketing_pages(self, count: int) -> str:
         rng = self.rng

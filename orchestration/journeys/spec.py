@@ -24,7 +24,7 @@ CHANNELS = ("email", "sms", "push", "in_app", "webhook", "ad_audience", "crm")
 CHANNEL_DESTINATIONS = {
     "email": ("sendgrid", "klaviyo", "braze", "customerio", "smtp", "file_outbox"),
     "sms": ("twilio", "braze", "customerio", "file_outbox"),
-    "push": ("braze", "customerio", "onesignal", "file_outbox"),
+    "push": ("braze", "customerio", "onesignal", "fcm", "file_outbox"),
     "in_app": ("braze", "customerio", "file_outbox"),
     "webhook": ("webhook", "file_outbox"),
     "ad_audience": ("meta", "google_ads", "file_outbox"),

@@ -81,7 +81,7 @@ DEMO_TARGETS = {
 
 
 STARTER_VENDORS = ("meta", "sendgrid", "twilio", "braze", "webhook", "hubspot", "mailchimp", "onesignal", "slack",
-                   "activecampaign", "snap", "tiktok", "linkedin", "pinterest")
+                   "activecampaign", "snap", "tiktok", "linkedin", "pinterest", "fcm")
 
 
 @contextmanager

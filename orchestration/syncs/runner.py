@@ -419,8 +419,8 @@ class MessageSync:
                 if result.vendor_code in blocking_codes:  # e.g. a push token FCM no longer knows
                     bounces.append(delivery_event(
                         base["destination"], f"{action['action_id']}:{result.vendor_code}", "hard_bounce", base["channel"],
-                        sent_at, action_id=action["action_id"], customer_id=base["customer_id"],
-                        payload={"vendor_code": result.vendor_code}))
+                        sent_at, address=(action.get("fields") or {}).get("token"), action_id=action["action_id"],
+                        customer_id=base["customer_id"], payload={"vendor_code": result.vendor_code}))
             elif result.status is RecordStatus.RETRYABLE:
                 rows.append({**base, "status": "pending", "error": RETRYABLE_MARK + scrub(result.reason or "")})
                 report.counts["deferred"] += 1

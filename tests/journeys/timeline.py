@@ -56,6 +56,11 @@ class Timeline:
         call["anonymousId"] = device or f"device-{user}"
         self._call(**call)
 
+    def app_open(self, user: str, device: str, token: str, at: datetime) -> None:
+        """A session in the mobile app: its SDK sends the device's push token in context.device."""
+        self._call(type="track", event="session_started", userId=user, anonymousId=device, properties={},
+                   timestamp=iso(at), context={"device": {"id": device, "type": "android", "token": token}})
+
     def identify_device(self, user: str, device: str, at: datetime) -> None:
         """A log-in on another device: ties that device's anonymous history to the user."""
         self._call(type="identify", userId=user, anonymousId=device, traits={}, timestamp=iso(at))

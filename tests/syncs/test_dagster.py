@@ -22,6 +22,9 @@ SYNC_ASSETS = {
     "hubspot/sales_ready_leads_to_hubspot": "syncs/sales_ready_leads_to_hubspot",
     "onesignal/messages_to_onesignal": "syncs/messages_to_onesignal",
     "hubspot/messages_to_hubspot": "syncs/messages_to_hubspot",
+    "fcm/messages_to_fcm": "syncs/messages_to_fcm",
+    "slack/sales_ready_leads_to_slack": "syncs/sales_ready_leads_to_slack",
+    "snap/at_risk_to_snap": "syncs/at_risk_to_snap",
 }
 
 

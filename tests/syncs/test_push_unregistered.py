@@ -1,6 +1,7 @@
 """A push token FCM answers 404 UNREGISTERED for blocks the push channel like an email bounce:
 the sync writes the same raw.delivery_events record a vendor's bounce report makes (hard_bounce,
-channel push, the customer), which int_journeys__reachability turns into blocked_by."""
+channel push, the token as the address, the customer), which int_journeys__reachability turns
+into blocked_by while that token is the customer's latest (tests/journeys/test_push_tokens.py)."""
 
 import pytest
 
@@ -30,8 +31,8 @@ def test_unregistered_token_is_recorded_as_a_push_bounce(engine, fcm_local):
     assert {m["token"] for m in server.messages} == {"cus_0000000", "cus_0000001", "cus_0000003"}
     assert all(m["notification"].get("body") for m in server.messages), "the rendered push parts are sent"
     with raw_layer() as con:
-        rows = con.execute("select provider, event_type, channel, action_id, customer_id from raw.delivery_events").fetchall()
-    assert rows == [("fcm", "hard_bounce", "push", actions[2], "cus_0000002")]
+        rows = con.execute("select provider, event_type, channel, address, action_id, customer_id from raw.delivery_events").fetchall()
+    assert rows == [("fcm", "hard_bounce", "push", "cus_0000002", actions[2], "cus_0000002")], "the dead token is the address"
 
     assert run_sync(spec).tally()["rejected"] == 0, "nothing sent again"
     with raw_layer() as con:

@@ -11,15 +11,22 @@ with customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
+push_tokens as (
+    select * from {{ ref('customer_push_tokens') }}
+),
+
 delivery_events as (
-    select * from {{ ref('stg_throughline__delivery_events') }}
+    select
+        *,
+        coalesce(provider = 'fcm' and channel = 'push' and address is not null, false) as names_fcm_token
+    from {{ ref('stg_throughline__delivery_events') }}
     where event_type in ('hard_bounce', 'complaint', 'unsubscribe')
       and occurred_at <= {{ throughline_now() }}
 ),
 
 blocks as (
     -- The first blocking report per customer and channel, matched by customer or address
-    -- (three equality joins, not one join on `or`, which the engine could only loop).
+    -- (equality joins, not one join on `or`, which the engine could only loop).
     select customer_id, channel, event_type, occurred_at
     from (
         select
@@ -35,6 +42,14 @@ blocks as (
             select customers.customer_id, delivery_events.channel, delivery_events.event_type, delivery_events.occurred_at
             from delivery_events
             inner join customers on customers.customer_id = delivery_events.customer_id
+            where not delivery_events.names_fcm_token
+
+            union
+
+            -- an FCM token reported gone blocks push while it is the customer's latest: a reinstall sends a new one
+            select push_tokens.customer_id, delivery_events.channel, delivery_events.event_type, delivery_events.occurred_at
+            from delivery_events
+            inner join push_tokens on delivery_events.names_fcm_token and delivery_events.address = push_tokens.device_token
 
             union
 

@@ -23,6 +23,8 @@ final as (
         {{ json_text('traits', 'phone') }} as phone,
         {{ json_text('traits', 'country') }} as country_code,
         {{ json_text('context', 'timezone') }} as timezone,
+        {{ json_text('context', 'device.token') }} as device_token,
+        {{ json_text('context', 'device.type') }} as device_type,
         loaded_at,
         source_line
     from calls
