@@ -172,6 +172,8 @@ class FcmDestination(Destination):
         if not token:
             return RecordResult.rejected(record.key, "no device token", "INVALID_ARGUMENT")
         data = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (record.get("data") or {}).items()}
+        # The app reports an open with this id, so the open counts for the journey step that sent it.
+        data["throughline_action_id"] = record.key
         message: dict[str, Any] = {"token": token, "data": data}
         rendered = record.get("template_data") or {}  # a message sync's rendered push parts
         notification = {k: str(v) for k in ("title", "body") if (v := record.get(k) or rendered.get(k))}

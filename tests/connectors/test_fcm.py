@@ -51,7 +51,7 @@ def test_one_message_per_request_and_the_token_is_cached(fcm, fcm_server):
     assert len(fcm_server.requests_to(SEND, "POST")) == 20
     assert fcm_server.token_requests == 1
     sent = fcm_server.messages_to(token(3))[0]
-    assert sent["data"] == {"sku": "A-1", "qty": "2", "link": "https://shop.example/p/A-1"}
+    assert sent["data"] == {"sku": "A-1", "qty": "2", "link": "https://shop.example/p/A-1", "throughline_action_id": "push-3"}
     assert sent["notification"] == {"title": "Back in stock", "body": "Your size is back"}
 
 

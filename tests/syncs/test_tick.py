@@ -32,6 +32,7 @@ def delivered(local) -> Counter:
     counts.update({action: n for (_, _, action), n in servers["braze"].sends.items()})
     counts.update(servers["webhook"].received)
     counts.update(task["objectWriteTraceId"] for task in servers["hubspot"].engagements["tasks"])
+    counts.update(message["data"]["throughline_action_id"] for message in servers["fcm"].messages)
     for message in servers["twilio"].messages:
         counts.update(parse_qs(urlsplit(message["status_callback"]).query)["throughline_action_id"])
     return counts
