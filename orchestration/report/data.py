@@ -11,6 +11,9 @@ from datetime import datetime
 
 import duckdb
 
+from orchestration.journeys.compiler import load_project
+from orchestration.report import canvas
+
 # Models the report reads; a warehouse built before they existed still gets a report.
 MODELS = ("journey_funnel", "journey_lift", "journey_variant_results", "rfm_segment_transitions",
           "channel_performance", "journey_suppression_reasons")
@@ -32,6 +35,7 @@ class ReportData:
     channels: list[dict] = field(default_factory=list)
     suppression_by_reason: list[dict] = field(default_factory=list)
     suppressions: list[dict] = field(default_factory=list)
+    canvases: list[tuple[str, str]] = field(default_factory=list)  # (journey, inline SVG), canvas.py
 
     @property
     def empty(self) -> bool:
@@ -78,4 +82,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
             select journey, step_id, reason_code, suppressed, customers, example_reason
             from analytics.journey_suppression_reasons
             order by suppressed desc, journey, step_id, reason_code limit ?""", [SUPPRESSION_TOP])
+    if built.issuperset(canvas.NEEDS):
+        journeys, _, _ = load_project()
+        data.canvases = canvas.journey_canvases(con, journeys)
     return data

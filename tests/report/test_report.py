@@ -160,6 +160,35 @@ def test_channels_segment_flows_and_suppressions_are_the_warehouse_figures(wareh
         assert same(top[(key, "suppressed")], suppressed) and same(top[(key, "customers")], customers)
 
 
+def test_every_journey_is_a_canvas_whose_counts_are_the_warehouse_figures(warehouse: Path, page) -> None:
+    _, elements = page
+    shown = {(e["canvas"], e["node"], e["metric"]): int(e["value"]) for e in elements if "canvas" in e}
+    journeys = {journey for journey, _, _ in shown}
+    assert {row[0] for row in query(warehouse, "select distinct journey from analytics.journey_funnel")} <= journeys
+    assert len(journeys) == len(list((ROOT / "dbt_project" / "journeys").glob("*.yml"))) - 1, "every journey but policies.yml"
+    for journey, treated, holdout, converted, exited, active in query(
+            warehouse, "select journey, entered_treatment, entered_control, converted, exited, active from analytics.journey_funnel"):
+        assert (shown[(journey, "entry", "entered_treatment")], shown[(journey, "entry", "entered_control")]) == (treated, holdout)
+        assert [shown[(journey, "exit", m)] for m in ("converted", "exited", "active")] == [converted, exited, active]
+    for journey, step, arm, actions, sent, suppressed, due in query(
+            warehouse, "select journey, step_id, arm, actions, sent, suppressed, due + deferred from analytics.journey_step_funnel"):
+        if arm == "control":
+            assert shown[(journey, step, "holdout")] == actions
+        else:
+            assert [shown[(journey, step, m)] for m in ("reached", "sent", "suppressed", "due")] == [actions, sent, suppressed, due]
+
+    # trial_onboarding branches: both arms are drawn, and each wait counts who is held there now.
+    assert {"integration_tips", "connect_nudge", "stuck_help"} <= {n for j, n, _ in shown if j == "trial_onboarding"}
+    active = ("from journeys.journey_instances i where i.journey = 'trial_onboarding' and i.arm = 'treatment' "
+              "and i.state = 'active' and ")
+    reached = "exists (select 1 from analytics.int_analytics__journey_actions a where a.instance_id = i.instance_id{})"
+    before_any = query(warehouse, "select count(*) " + active + "not " + reached.format(""))[0][0]
+    after_nudge = query(warehouse, "select count(*) " + active + reached.format(" and a.step_id = 'connect_nudge'")
+                        + " and not " + reached.format(" and a.step_id = 'stuck_help'"))[0][0]
+    assert shown[("trial_onboarding", "wait_1", "waiting")] == before_any
+    assert shown[("trial_onboarding", "wait_until_5", "waiting")] == after_nudge
+
+
 def test_a_page_with_a_script_error_or_an_external_load_is_caught(tmp_path: Path) -> None:
     """The console check is real: the same instrument sees a broken page."""
     broken = tmp_path / "broken.html"
