@@ -98,11 +98,13 @@ def keep_as_last_run(run_target: Any) -> None:
     os.replace(run_target, last)
 
 
-JOURNEY_ANALYTICS = {dg.AssetKey(["analytics", "journey_funnel"]), dg.AssetKey(["analytics", "journey_lift"])}
+# What a journey's metadata reads (funnel, lift, canvas): all built in this run, or none is added.
+JOURNEY_ANALYTICS = {dg.AssetKey(["analytics", name]) for name in
+                     ("journey_funnel", "journey_lift", "journey_step_funnel", "journey_suppression_reasons")}
 
 
 def with_journey_metadata(context: dg.AssetExecutionContext, events):
-    """Pass dbt's events through, adding each journey's funnel and lift to its model's
+    """Pass dbt's events through, adding each journey's funnel, lift and canvas to its model's
     materialization. Those figures are analytics models downstream of the journeys, so
     from the first journey output on, events are held until the build is over and then
     released in the order dbt sent them (Dagster needs a multi-asset's outputs in

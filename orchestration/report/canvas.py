@@ -232,11 +232,28 @@ def _clip(text: str, limit: int = 36) -> str:
 NEEDS = ("journey_funnel", "journey_step_funnel", "journey_suppression_reasons")
 
 
+def build_canvas(con, journey: Journey) -> Canvas:
+    canvas = layout(journey)
+    node_counts(con, canvas)
+    return canvas
+
+
 def journey_canvases(con, journeys: list[Journey]) -> list[tuple[str, Markup]]:
     """(journey, its canvas as SVG), for each journey in the project's YAML."""
-    canvases = []
-    for journey in journeys:
-        canvas = layout(journey)
-        node_counts(con, canvas)
-        canvases.append((journey.name, render_svg(canvas)))
-    return canvases
+    return [(journey.name, render_svg(build_canvas(con, journey))) for journey in journeys]
+
+
+def canvas_markdown(canvas: Canvas) -> str:
+    """The canvas as a markdown table for the Dagster UI (which renders markdown, not SVG):
+    one row per node, a branch's arms marked yes / no and indented."""
+    answers = {target: answer for _, target, answer in canvas.edges if answer}
+    lines = ["| step | what | counts |", "|---|---|---|"]
+    for node in canvas.nodes:
+        arm = answers.get(node.id, "")
+        name = "\u2003" * len(node.lane) + (f"↳ {arm}: " if arm else "") + node.id
+        what = " — ".join(part for part in (node.title, node.detail) if part)
+        counts = " · ".join(f"{label_text} {value:,}" for label_text, _, value in node.counts)
+        if node.note:
+            counts += f" ({node.note})"
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in (name, what, counts)) + " |")
+    return "\n".join(lines)

@@ -86,9 +86,13 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, dict]:
 
 
 def journey_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dg.MetadataValue]]:
-    """{journey: metadata} for every journey in `analytics.journey_funnel`."""
+    """{journey: metadata} for every journey in `analytics.journey_funnel`: funnel, lift, canvas."""
+    from orchestration.journeys.compiler import load_project
+    from orchestration.report.canvas import build_canvas, canvas_markdown
+
     funnels = _rows(con, "select * from analytics.journey_funnel")
     lifts = _rows(con, "select * from analytics.journey_lift")
+    journeys = {journey.name: journey for journey in load_project()[0]}
     out = {}
     for journey, funnel in funnels.items():
         metadata: dict[str, dg.MetadataValue] = {f"funnel/{m}": dg.MetadataValue.int(int(funnel[m])) for m in FUNNEL_METRICS}
@@ -99,5 +103,7 @@ def journey_metadata(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dg.M
             metadata.update({f"lift/{m}": dg.MetadataValue.float(float(lift[m])) for m in LIFT_METRICS if _known(lift[m])})
             metadata["lift/verdict"] = dg.MetadataValue.text(lift["lift_verdict"])
             metadata["lift"] = dg.MetadataValue.md(lift_markdown(lift))
+        if journey in journeys:
+            metadata["canvas"] = dg.MetadataValue.md(canvas_markdown(build_canvas(con, journeys[journey])))
         out[journey] = metadata
     return out

@@ -47,6 +47,10 @@ def test_journey_materializations_carry_funnel_and_lift(warehouse: Path, tmp_pat
         assert entered == converted + exited + active
         chart = metadata["funnel"]
         assert isinstance(chart, dg.MarkdownMetadataValue) and f"| Entered | {entered:,} |" in chart.value
+        canvas = metadata["canvas"].value  # the canvas as a table: a row per node, the entry's counts first
+        treated = metadata["funnel/entered_treatment"].value
+        assert canvas.splitlines()[2].startswith("| entry |") and f"entered {treated:,} · holdout {entered - treated:,}" in canvas
+        assert f"converted {converted:,} · exited {exited:,} · active {active:,}" in canvas.splitlines()[-1]
 
         verdict, *figures = lifts[journey]
         assert metadata["lift/verdict"].value == verdict
