@@ -41,7 +41,9 @@ class Dbt:
     def run(self, warehouse: Path, command: str, select: str, variables: dict) -> subprocess.CompletedProcess:
         args = [str(DBT), command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                 "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
-                "--vars", json.dumps({"now": NOW, **variables}), "--select", *select.split()]
+                "--vars", json.dumps({"now": NOW, **variables}), "--select", *select.split(),
+                # cautious: a test that also reads an unselected model (relationships) is left out
+                "--indirect-selection", "cautious"]
         env = {**os.environ, **selected(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         return subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
 
@@ -66,3 +68,17 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def load_segment_calls(warehouse: Path, path: Path, calls: list[dict]) -> None:
+    """Write Segment calls to a JSON Lines file and load them as a tick would (raw tables,
+    the phone step); with no calls, the raw tables are made empty."""
+    from orchestration.ingest.loader import load_file
+    from orchestration.phone_numbers import normalise_new_phone_numbers
+    from orchestration.warehouse import raw_layer
+
+    path.write_text("".join(json.dumps(call) + "\n" for call in calls))
+    with environment(selected(warehouse)), raw_layer(warehouse) as con:
+        if calls:
+            assert load_file(con, path).rows_rejected == 0
+        normalise_new_phone_numbers(con)
