@@ -18,7 +18,7 @@ import pytest
 from tests.sources.conftest import DBT, DBT_PROJECT_DIR, Dbt, load_segment_calls, query
 from tests.sources.landing import TABLES, fixtures, land
 
-MODELS = "+fct_orders +fct_subscriptions +source_rejects +customer_identifiers"
+MODELS = "+fct_orders +fct_subscriptions +fct_payments +source_rejects +customer_identifiers"
 ZERO_DECIMAL = {"JPY", "KRW"}  # of Stripe's zero-decimal currencies, those a test could meet
 
 
@@ -30,8 +30,17 @@ def append(frame: pd.DataFrame, **values) -> pd.DataFrame:
 
 
 def landed_tables() -> dict[str, dict[str, pd.DataFrame]]:
-    """The seeds, plus a refund of a landed order: the seeds' refunds are of orders they lack."""
+    """The seeds, plus refunds of a landed order and of a landed charge (the seeds' refunds
+    are of orders and charges they lack, and their charges all failed), and a charge in a
+    currency with no exchange rate."""
     tables = {source: fixtures(source) for source in TABLES}
+    stripe = tables["stripe"]
+    for charge_id, amount, currency in (("ch_paid", "5000", "usd"), ("ch_yen", "3000", "jpy")):
+        stripe["charge"] = append(stripe["charge"], id=charge_id, amount=amount, amount_refunded="0", currency=currency,
+                                  status="succeeded", paid="TRUE", captured="TRUE", customer_id="cus_ImVzJQmSlYHjZL",
+                                  created="2021-02-20 10:00:00", _fivetran_synced="2021-02-20 11:00:00")
+    stripe["refund"] = append(stripe["refund"], id="re_part", charge_id="ch_paid", amount="1250", currency="usd",
+                              status="succeeded", created="2021-02-21 10:00:00", _fivetran_synced="2021-02-21 11:00:00")
     shopify = tables["shopify"]
     shopify["refund"] = append(shopify["refund"], id="9001", order_id="1000004", created_at="2025-05-06 10:00:00",
                                _fivetran_synced="2025-05-06 11:00:00")
@@ -77,6 +86,15 @@ def expected_mrr(stripe: dict[str, pd.DataFrame]) -> Decimal:
     return total
 
 
+def expected_stripe_revenue(stripe: dict[str, pd.DataFrame]) -> dict[str, Decimal]:
+    """Per succeeded charge of a currency with a rate: its amount less its succeeded refunds, in dollars."""
+    refunds = stripe["refund"].query("status == 'succeeded'").groupby("charge_id")["amount"].agg(
+        lambda amounts: sum(Decimal(a) for a in amounts))
+    charges = stripe["charge"][stripe["charge"]["currency"].str.upper().isin(["USD", "EUR", "GBP"])]
+    return {row.id: ((Decimal(row.amount) - refunds.get(row.id, Decimal(0))) / 100 if row.status == "succeeded" else Decimal(0))
+            for row in charges.itertuples()}
+
+
 def test_orders_revenue_mrr_and_contacts_match_pandas(warehouse, tmp_path, dbt: Dbt):
     tables = landed_tables()
     land_all(warehouse, tmp_path, tables)
@@ -89,6 +107,10 @@ def test_orders_revenue_mrr_and_contacts_match_pandas(warehouse, tmp_path, dbt: 
     revenue_usd = query(warehouse, "select sum(revenue_usd) from marts.fct_orders")[0][0]
     rates = {"USD": Decimal("1.00"), "GBP": Decimal("1.27")}  # seed exchange_rates
     assert revenue_usd == sum(row.revenue * rates[row.currency] for row in orders.itertuples())
+
+    payments = dict(query(warehouse, "select charge_id, revenue from marts.fct_payments"))
+    assert payments == expected_stripe_revenue(tables["stripe"])
+    assert payments["ch_paid"] == Decimal("37.50")  # 50.00 charged, 12.50 refunded
 
     mrr = query(warehouse, "select sum(mrr) from marts.fct_subscriptions")[0][0]
     assert mrr == expected_mrr(tables["stripe"]) and mrr > 0
@@ -119,6 +141,13 @@ def test_every_landed_row_is_counted_or_rejected_with_a_reason(warehouse, tmp_pa
         .query("order_id in @orders")["id"])
     assert netted == {"91010", "91011"}
     assert netted | by_table["shopify.order_line_refund"] == set(tables["shopify"]["order_line_refund"]["id"])
+
+    charges = {row[0] for row in query(warehouse, "select charge_id from marts.fct_payments")}
+    assert by_table["stripe.charge"] == {"ch_yen"}  # no rate for JPY
+    assert charges | by_table["stripe.charge"] == set(tables["stripe"]["charge"]["id"])
+    refunds = tables["stripe"]["refund"]
+    assert by_table["stripe.refund"] == set(refunds[~refunds["charge_id"].isin(charges | {"ch_yen"})]["id"])
+    assert "re_part" not in by_table["stripe.refund"]
 
     items = tables["stripe"]["subscription_item"]
     landed_subscriptions = set(tables["stripe"]["subscription"]["id"])

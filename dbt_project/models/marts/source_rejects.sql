@@ -9,6 +9,8 @@
 {% endif %}
 {% if var('stripe_enabled', false) %}
     {% do branches.append("select 'stripe.subscription_item', subscription_item_id, reject_reason, synced_at from " ~ ref('int_profiles__subscription_items') ~ " where reject_reason is not null") %}
+    {% do branches.append("select 'stripe.charge', charge_id, reject_reason, synced_at from " ~ ref('int_profiles__stripe_payments') ~ " where reject_reason is not null") %}
+    {% do branches.append("select 'stripe.refund', refund_id, 'refund_for_unknown_charge', synced_at from " ~ ref('stg_stripe__refunds') ~ " where charge_id is null or charge_id not in (select charge_id from " ~ ref('stg_stripe__charges') ~ ")") %}
 {% endif %}
 {% if not branches %}
     {% do branches.append("select cast(null as " ~ dbt.type_string() ~ ") as record_table, cast(null as " ~ dbt.type_string() ~ ") as record_id, cast(null as " ~ dbt.type_string() ~ ") as reject_reason, cast(null as " ~ dbt.type_timestamp() ~ ") as synced_at where 1 = 0") %}
