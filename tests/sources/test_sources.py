@@ -18,7 +18,7 @@ import pytest
 from tests.sources.conftest import DBT, DBT_PROJECT_DIR, Dbt, load_segment_calls, query
 from tests.sources.landing import TABLES, fixtures, land
 
-MODELS = "+fct_orders +fct_subscriptions +fct_payments +source_rejects +customer_identifiers"
+MODELS = "+fct_orders +fct_subscriptions +fct_payments +source_rejects +customer_identifiers +source_revenue"
 ZERO_DECIMAL = {"JPY", "KRW"}  # of Stripe's zero-decimal currencies, those a test could meet
 
 
@@ -114,6 +114,14 @@ def test_orders_revenue_mrr_and_contacts_match_pandas(warehouse, tmp_path, dbt: 
 
     mrr = query(warehouse, "select sum(mrr) from marts.fct_subscriptions")[0][0]
     assert mrr == expected_mrr(tables["stripe"]) and mrr > 0
+
+    summary = {row[0]: row[1:] for row in query(
+        warehouse, "select source, orders, revenue_usd, average_order_value_usd, mrr_usd, active_subscriptions "
+                   "from analytics.source_revenue")}
+    orders_n, shop_revenue, aov, _, _ = summary["shopify"]
+    assert (orders_n, shop_revenue) == (len(orders), revenue_usd)
+    assert abs(aov - revenue_usd / len(orders)) < Decimal("0.000001")
+    assert summary["stripe"] == (None, sum(payments.values()), None, mrr, 2)  # every counted charge is in USD
 
     contacts = tables["hubspot"]["contact"]
     contacts = contacts[contacts["_fivetran_deleted"].str.lower() != "true"]
