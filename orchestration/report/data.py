@@ -32,6 +32,7 @@ class ReportData:
     channels: list[dict] = field(default_factory=list)
     suppression_by_reason: list[dict] = field(default_factory=list)
     suppressions: list[dict] = field(default_factory=list)
+    source_revenue: list[dict] = field(default_factory=list)  # only with Shopify or Stripe on (docs/sources.md)
 
     @property
     def empty(self) -> bool:
@@ -78,4 +79,6 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
             select journey, step_id, reason_code, suppressed, customers, example_reason
             from analytics.journey_suppression_reasons
             order by suppressed desc, journey, step_id, reason_code limit ?""", [SUPPRESSION_TOP])
+    if "source_revenue" in built:
+        data.source_revenue = _rows(con, "select * from analytics.source_revenue order by source")
     return data
