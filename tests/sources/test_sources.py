@@ -52,9 +52,10 @@ def landed_tables() -> dict[str, dict[str, pd.DataFrame]]:
 
 
 def land_all(warehouse, tmp_path, tables, calls=()) -> None:
-    load_segment_calls(warehouse, tmp_path / "calls.jsonl", list(calls))
+    """The loader lands the tables, then a tick loads the calls and runs the phone step."""
     for source, frames in tables.items():
         land(warehouse, source, frames)
+    load_segment_calls(warehouse, tmp_path / "calls.jsonl", list(calls))
 
 
 def expected_shopify_orders(shopify: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -165,7 +166,8 @@ def test_every_landed_row_is_counted_or_rejected_with_a_reason(warehouse, tmp_pa
 
 def test_one_person_in_every_source_is_one_customer(warehouse, tmp_path, dbt: Dbt):
     """Ana buys on Shopify, pays through Stripe, is a HubSpot contact and identifies on the
-    site, her email written four ways: one customer. Her namesake with another email stays apart."""
+    site, her email written four ways: one customer. Her namesake with another email stays
+    apart. Zoe's Stripe account has another email but the phone she gave the site."""
     tables = landed_tables()
     shopify, stripe, hubspot = tables["shopify"], tables["stripe"], tables["hubspot"]
     synced = "2026-02-01 00:00:00"
@@ -178,12 +180,17 @@ def test_one_person_in_every_source_is_one_customer(warehouse, tmp_path, dbt: Db
                                 created="2026-01-03 10:00:00", _fivetran_synced=synced)
     stripe["customer"] = append(stripe["customer"], id="cus_other", email="ana.lima@example.org",
                                 created="2026-01-03 10:00:00", _fivetran_synced=synced)
+    stripe["customer"] = append(stripe["customer"], id="cus_zoe", email="zoe.billing@example.net",
+                                phone="+1 (415) 555-0199", created="2026-01-03 10:00:00", _fivetran_synced=synced)
     hubspot["contact"] = append(hubspot["contact"], id="888001", property_email="Ana.Lima@example.COM ",
                                 _fivetran_deleted="false", property_createdate="2026-01-04 10:00:00",
                                 _fivetran_synced=synced)
     identify = {"type": "identify", "messageId": "ana-identify-1", "userId": "usr_ana", "anonymousId": "dev-ana",
                 "timestamp": "2026-01-06T10:00:00.000Z", "traits": {"email": "ana.lima@example.com"}}
-    land_all(warehouse, tmp_path, tables, [identify])
+    zoe = {"type": "identify", "messageId": "zoe-identify-1", "userId": "usr_zoe", "anonymousId": "dev-zoe",
+           "timestamp": "2026-01-06T11:00:00.000Z", "traits": {"email": "zoe@example.com", "phone": "415-555-0199",
+                                                              "country": "US"}}
+    land_all(warehouse, tmp_path, tables, [identify, zoe])
     dbt.build(warehouse, MODELS)
 
     customers = dict(query(warehouse, "select identifier_type || ':' || identifier_value, customer_id "
@@ -194,6 +201,7 @@ def test_one_person_in_every_source_is_one_customer(warehouse, tmp_path, dbt: Db
     assert len(ana) == 1
     assert customers["platform_customer_id:stripe:cus_other"] not in ana
     assert query(warehouse, "select customer_id from marts.fct_orders where order_id = '777101'") == [(ana.pop(),)]
+    assert customers["platform_customer_id:stripe:cus_zoe"] == customers["user_id:usr_zoe"] == customers["phone:+14155550199"]
 
 
 @pytest.mark.parametrize("case, change, reason", [
