@@ -79,24 +79,30 @@ SOURCE_PHONE_COLUMNS = [
 ]
 
 
-def source_schemas() -> dict[str, str]:
-    """Each source's schema, as the dbt vars `<source>_schema` in dbt_project.yml say."""
+def source_schemas(enabled: set[str] | None = None) -> dict[str, str]:
+    """The schema of each source switched on (`enabled`, else the dbt vars `<source>_enabled`
+    in dbt_project.yml), as its `<source>_schema` var says: a source off costs nothing here."""
     import yaml
 
     from orchestration.settings import DBT_PROJECT_DIR
 
     variables = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text()).get("vars") or {}
-    return {source: variables.get(f"{source}_schema", source) for source, _, _ in SOURCE_PHONE_COLUMNS}
+    sources = {source for source, _, _ in SOURCE_PHONE_COLUMNS}
+    if enabled is None:
+        enabled = {source for source in sources if variables.get(f"{source}_enabled")}
+    return {source: variables.get(f"{source}_schema", source) for source in sources & enabled}
 
 
-def _source_phones(con: Connection) -> set[str]:
-    """The distinct trimmed phones of the landed source tables present in the warehouse."""
-    schemas = source_schemas()
+def _source_phones(con: Connection, enabled: set[str] | None) -> set[str]:
+    """The distinct trimmed phones of the switched-on sources' tables present in the warehouse."""
+    schemas = source_schemas(enabled)
+    if not schemas:
+        return set()
     present = set(con.execute("select table_schema, table_name, column_name from information_schema.columns").fetchall())
     selects = [
         f'select nullif(trim(cast("{column}" as varchar)), \'\') as raw_phone from {schemas[source]}."{table}"'
         for source, table, column in SOURCE_PHONE_COLUMNS
-        if (schemas[source], table, column) in present
+        if source in schemas and (schemas[source], table, column) in present
     ]
     if not selects:
         return set()
@@ -156,8 +162,9 @@ def normalise_phone(raw_phone: str, country_code: str | None) -> ParsedPhone:
     return ParsedPhone(e164, True, None, known_range)
 
 
-def normalise_new_phone_numbers(con: Connection) -> dict[str, int]:
-    """Append every not-yet-seen (raw phone, country) pair to raw.phone_numbers."""
+def normalise_new_phone_numbers(con: Connection, sources: set[str] | None = None) -> dict[str, int]:
+    """Append every not-yet-seen (raw phone, country) pair to raw.phone_numbers. `sources`:
+    the landed sources whose phones to read (None: those dbt_project.yml switches on)."""
     con.execute(PHONE_NUMBERS_DDL)
     has_events = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'events'"
@@ -169,7 +176,7 @@ def normalise_new_phone_numbers(con: Connection) -> dict[str, int]:
     # Source phones go in with the watermark as it stands, so they never move it past a call.
     watermark = con.execute(f"select max(first_loaded_at) from {PHONE_NUMBERS_TABLE}").fetchone()[0] or datetime(1900, 1, 1)
     seen = {(raw, country) for raw, country, _ in pairs}
-    pairs += [(raw, None, watermark) for raw in sorted(_source_phones(con)) if (raw, None) not in seen]
+    pairs += [(raw, None, watermark) for raw in sorted(_source_phones(con, sources)) if (raw, None) not in seen]
     normalised_at = datetime.now(timezone.utc).replace(tzinfo=None)
     parsed = [normalise_phone(raw_phone, country_code) for raw_phone, country_code, _ in pairs]
     if parsed:

@@ -250,3 +250,20 @@ def test_a_source_switched_off_builds_nothing(tmp_path):
     assert not stripe_models & off
     assert not any(name.startswith(("shopify.", "stripe.", "hubspot.")) for name in off)
     assert {"stg_shopify__orders", "stg_hubspot__contacts"}.isdisjoint(on)
+
+
+def test_the_phone_step_reads_the_phones_of_sources_switched_on_only(warehouse, tmp_path):
+    from orchestration.phone_numbers import normalise_new_phone_numbers
+    from orchestration.warehouse import raw_layer
+    from tests.engines import environment, selected
+
+    stripe = fixtures("stripe")
+    stripe["customer"] = append(stripe["customer"], id="cus_p", phone=" +44 20 7946 0958 ", _fivetran_synced="2026-01-01 00:00:00")
+    land(warehouse, "stripe", stripe)
+    with environment(selected(warehouse)), raw_layer(warehouse) as con:
+        assert normalise_new_phone_numbers(con, sources=set())["new_pairs"] == 0
+        assert normalise_new_phone_numbers(con, sources={"stripe"}) == {"new_pairs": 1, "valid": 1, "not_valid": 0}
+        assert normalise_new_phone_numbers(con, sources={"stripe"})["new_pairs"] == 0  # parsed once
+        rows = con.execute("select raw_phone, country_code, e164, first_loaded_at from raw.phone_numbers").fetchall()
+    assert [row[:3] for row in rows] == [("+44 20 7946 0958", None, "+442079460958")]
+    assert rows[0][3].year == 1900  # no call loaded yet: the watermark did not move
