@@ -3,7 +3,9 @@
 People type phones any way they like: `(415) 555-0132`, `+44 (0)20 7946 0958`,
 `0049 30 12345678`. SQL can't parse those correctly for every country, so this step
 does it in Python: it reads the distinct (raw phone, country) pairs of identify traits
-that are not in `raw.phone_numbers` yet, parses each once, and appends the result.
+that are not in `raw.phone_numbers` yet, parses each once, and appends the result; and
+the phones of the landed Shopify, Stripe and HubSpot tables (docs/sources.md), with no
+country, when those tables are there.
 The identity models join to that lookup (dbt source `phone.phone_numbers`); the Dagster
 asset that runs this step before dbt is in orchestration/identity/assets.py; this module
 stays free of Dagster so the step is cheap to run alone (`python -m orchestration.phone_numbers`).
@@ -66,6 +68,54 @@ where raw_phone is not null
 """
 
 
+# The phone columns of the landed sources, (source, table, column), read where present:
+# the identity graph reads the same values (stg_* trim them, no country) from
+# int_identity__source_records. HubSpot lands property_phone only for a portal using it.
+SOURCE_PHONE_COLUMNS = [
+    ("shopify", "customer", "phone"),
+    ("shopify", "abandoned_checkout", "phone"),
+    ("stripe", "customer", "phone"),
+    ("hubspot", "contact", "property_phone"),
+]
+
+
+def source_schemas(enabled: set[str] | None = None) -> dict[str, str]:
+    """The schema of each source switched on (`enabled`, else the dbt vars `<source>_enabled`
+    in dbt_project.yml), as its `<source>_schema` var says: a source off costs nothing here."""
+    import yaml
+
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    variables = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text()).get("vars") or {}
+    sources = {source for source, _, _ in SOURCE_PHONE_COLUMNS}
+    if enabled is None:
+        enabled = {source for source in sources if variables.get(f"{source}_enabled")}
+    return {source: variables.get(f"{source}_schema", source) for source in sources & enabled}
+
+
+def _source_phones(con: Connection, enabled: set[str] | None) -> set[str]:
+    """The distinct trimmed phones of the switched-on sources' tables present in the warehouse."""
+    schemas = source_schemas(enabled)
+    if not schemas:
+        return set()
+    present = set(con.execute("select table_schema, table_name, column_name from information_schema.columns").fetchall())
+    selects = [
+        f'select nullif(trim(cast("{column}" as varchar)), \'\') as raw_phone from {schemas[source]}."{table}"'
+        for source, table, column in SOURCE_PHONE_COLUMNS
+        if source in schemas and (schemas[source], table, column) in present
+    ]
+    if not selects:
+        return set()
+    rows = con.execute(f"""
+        select distinct raw_phone from ({' union all '.join(selects)}) as phones
+        where raw_phone is not null
+          and not exists (
+              select 1 from {PHONE_NUMBERS_TABLE} as known
+              where known.raw_phone = phones.raw_phone and known.country_code is null
+          )""").fetchall()
+    return {raw for (raw,) in rows}
+
+
 @dataclass(frozen=True)
 class ParsedPhone:
     e164: str | None
@@ -112,8 +162,9 @@ def normalise_phone(raw_phone: str, country_code: str | None) -> ParsedPhone:
     return ParsedPhone(e164, True, None, known_range)
 
 
-def normalise_new_phone_numbers(con: Connection) -> dict[str, int]:
-    """Append every not-yet-seen (raw phone, country) pair to raw.phone_numbers."""
+def normalise_new_phone_numbers(con: Connection, sources: set[str] | None = None) -> dict[str, int]:
+    """Append every not-yet-seen (raw phone, country) pair to raw.phone_numbers. `sources`:
+    the landed sources whose phones to read (None: those dbt_project.yml switches on)."""
     con.execute(PHONE_NUMBERS_DDL)
     has_events = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'events'"
@@ -122,6 +173,10 @@ def normalise_new_phone_numbers(con: Connection) -> dict[str, int]:
     new_pairs = NEW_PHONE_PAIRS.format(phone=d.json_text("traits", "phone"), country=d.json_text("traits", "country"),
                                        PHONE_NUMBERS_TABLE=PHONE_NUMBERS_TABLE)
     pairs = con.execute(new_pairs).fetchall() if has_events else []
+    # Source phones go in with the watermark as it stands, so they never move it past a call.
+    watermark = con.execute(f"select max(first_loaded_at) from {PHONE_NUMBERS_TABLE}").fetchone()[0] or datetime(1900, 1, 1)
+    seen = {(raw, country) for raw, country, _ in pairs}
+    pairs += [(raw, None, watermark) for raw in sorted(_source_phones(con, sources)) if (raw, None) not in seen]
     normalised_at = datetime.now(timezone.utc).replace(tzinfo=None)
     parsed = [normalise_phone(raw_phone, country_code) for raw_phone, country_code, _ in pairs]
     if parsed:

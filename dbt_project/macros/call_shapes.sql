@@ -1,13 +1,41 @@
 {#- The identifier columns of a call shape, each with the type it is written under:
-    an alias's previous id is a device id, so it is an anonymous id too. -#}
+    an alias's previous id is a device id, so it is an anonymous id too. With a landed
+    source on (docs/sources.md), its records add their platform customer ids. -#}
 {% macro identifier_columns() %}
-    {{ return([
+    {% set columns = [
         ('anonymous_id', 'anonymous_id'),
         ('previous_id', 'anonymous_id'),
         ('user_id', 'user_id'),
         ('email', 'email'),
         ('phone', 'phone'),
-    ]) }}
+    ] %}
+    {% if loaded_sources() %}{% do columns.append(('platform_customer_id', 'platform_customer_id')) %}{% endif %}
+    {{ return(columns) }}
+{% endmacro %}
+
+
+{#- The new calls of an identity model: int_identity__calls loaded since the model's
+    watermark, and with a landed source on, the source records loaded since (the same
+    columns, a platform customer id added). -#}
+{% macro identity_calls_since(watermark_column) %}
+    {% if loaded_sources() %}
+    select
+        anonymous_id, previous_id, user_id, email, raw_phone, country_code, occurred_at, loaded_at,
+        cast(null as {{ dbt.type_string() }}) as platform_customer_id
+    from {{ ref('int_identity__calls') }}
+    {{ loaded_after_watermark('loaded_at', watermark_column) }}
+    union all
+    select
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        cast(null as {{ dbt.type_string() }}) as previous_id,
+        cast(null as {{ dbt.type_string() }}) as user_id,
+        email, raw_phone, country_code, occurred_at, loaded_at, platform_customer_id
+    from {{ ref('int_identity__source_records') }}
+    {{ loaded_after_watermark('loaded_at', watermark_column) }}
+    {% else %}
+    select * from {{ ref('int_identity__calls') }}
+    {{ loaded_after_watermark('loaded_at', watermark_column) }}
+    {% endif %}
 {% endmacro %}
 
 
@@ -25,6 +53,9 @@
         shapes.user_id,
         shapes.email,
         phone_numbers.phone_e164 as phone,
+        {%- if loaded_sources() %}
+        shapes.platform_customer_id,
+        {%- endif %}
         shapes.first_seen_at,
         shapes.last_seen_at,
         shapes.first_loaded_at,
@@ -38,13 +69,16 @@
             email,
             raw_phone,
             country_code,
+            {%- if loaded_sources() %}
+            platform_customer_id,
+            {%- endif %}
             min(occurred_at) as first_seen_at,
             max(occurred_at) as last_seen_at,
             min(loaded_at) as first_loaded_at,
             max(loaded_at) as last_loaded_at,
             count(*) as calls
         from {{ calls }}
-        group by 1, 2, 3, 4, 5, 6
+        group by 1, 2, 3, 4, 5, 6{% if loaded_sources() %}, 7{% endif %}
     ) as shapes
     left join {{ ref('stg_phone__numbers') }} as phone_numbers
         on phone_numbers.raw_phone = shapes.raw_phone

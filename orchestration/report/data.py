@@ -36,6 +36,7 @@ class ReportData:
     suppression_by_reason: list[dict] = field(default_factory=list)
     suppressions: list[dict] = field(default_factory=list)
     canvases: list[tuple[str, str]] = field(default_factory=list)  # (journey, inline SVG), canvas.py
+    source_revenue: list[dict] = field(default_factory=list)  # only with Shopify or Stripe on (docs/sources.md)
 
     @property
     def empty(self) -> bool:
@@ -85,4 +86,6 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
     if built.issuperset(canvas.NEEDS):
         journeys, _, _ = load_project()
         data.canvases = canvas.journey_canvases(con, journeys)
+    if "source_revenue" in built:
+        data.source_revenue = _rows(con, "select * from analytics.source_revenue order by source")
     return data

@@ -2,8 +2,9 @@
 --   blocklisted         listed in the identifier_blocklist seed (placeholders like 'null', '-1');
 --   invalid_phone       libphonenumber says the number can't be assigned (0000000000);
 --   shared_by_too_many  directly linked to more than var('identity_max_people_per_identifier')
---                       distinct identifiers of one person-level type (user ids, emails or
---                       phones) other than its own: a shared device, test@test.com.
+--                       distinct identifiers of one person-level type (user ids, emails,
+--                       phones or platform customer ids of a landed source) other than its
+--                       own: a shared device, test@test.com.
 -- Anonymous ids don't count towards the limit: one person has many devices.
 -- An excluded identifier is left out of the graph; everything else still resolves.
 with identifiers as (
@@ -42,7 +43,7 @@ people_by_type as (
     from neighbours
     inner join identifiers as own_ids on own_ids.identifier = neighbours.identifier
     inner join identifiers as neighbour_ids on neighbour_ids.identifier = neighbours.neighbour
-    where neighbour_ids.identifier_type in ('user_id', 'email', 'phone')
+    where neighbour_ids.identifier_type in ('user_id', 'email', 'phone', 'platform_customer_id')
       and neighbour_ids.identifier_type <> own_ids.identifier_type
     group by neighbours.identifier, neighbour_ids.identifier_type
 ),

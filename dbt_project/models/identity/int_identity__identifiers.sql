@@ -3,8 +3,7 @@
 -- One row per identifier ever seen: when it was first and last seen (occurred_at) and
 -- first and last loaded. Incremental: new calls update only the identifiers they carry.
 with new_calls as (
-    select * from {{ ref('int_identity__calls') }}
-    {{ loaded_after_watermark('loaded_at', 'last_loaded_at') }}
+    {{ identity_calls_since('last_loaded_at') }}
 ),
 
 new_shapes as (

@@ -4,8 +4,7 @@
 -- both (an identify with anonymous id, user id, email and phone links all four; an alias
 -- links previous_id and user_id). One row per pair, identifier_a < identifier_b.
 with new_calls as (
-    select * from {{ ref('int_identity__calls') }}
-    {{ loaded_after_watermark('loaded_at', 'last_loaded_at') }}
+    {{ identity_calls_since('last_loaded_at') }}
 ),
 
 new_shapes as (

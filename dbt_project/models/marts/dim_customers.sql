@@ -9,6 +9,10 @@
 --   trial              signed up for the trial (signup_completed), never paid;
 --   lead               known (a user id, email or phone) but none of the above;
 --   anonymous_visitor  only anonymous ids.
+-- With Stripe on (docs/sources.md), an active or past-due Stripe subscription is an active
+-- subscription too; with HubSpot on, the contact's CRM lifecycle stage and open deals
+-- (crm_lifecycle_stage, open_deals); with any source on, a customer the site never
+-- identified takes its email from the source records.
 with customer_map as (
     select * from {{ ref('int_identity__customer_map') }}
 ),
@@ -39,6 +43,48 @@ consent as (
 lead_scores as (
     select * from {{ ref('int_profiles__lead_scores') }}
 ),
+{%- if var('stripe_enabled', false) %}
+
+stripe_subscriptions as (
+    select
+        customer_id,
+        max(case when is_active then 1 else 0 end) = 1 as has_active_subscription,
+        min(started_at) as first_subscribed_at,
+        max(canceled_at) as last_cancelled_at
+    from {{ ref('fct_subscriptions') }}
+    where customer_id is not null
+      and started_at <= {{ throughline_now() }}
+    group by customer_id
+),
+{%- endif %}
+{%- if var('hubspot_enabled', false) %}
+
+crm_contacts as (
+    select
+        contact_map.customer_id,
+        {{ latest_value('contacts.lifecycle_stage', ['contacts.synced_at', 'contacts.contact_id']) }} as crm_lifecycle_stage,
+        count(distinct case when not deals.is_closed then deals.deal_id end) as open_deals
+    from {{ ref('stg_hubspot__contacts') }} as contacts
+    inner join customer_map as contact_map
+        on contact_map.identifier_type = 'platform_customer_id'
+        and contact_map.identifier_value = 'hubspot:' || contacts.contact_id
+    left join {{ ref('stg_hubspot__deal_contacts') }} as deal_contacts on deal_contacts.contact_id = contacts.contact_id
+    left join {{ ref('stg_hubspot__deals') }} as deals on deals.deal_id = deal_contacts.deal_id
+    group by contact_map.customer_id
+),
+{%- endif %}
+{%- if loaded_sources() %}
+
+source_emails as (
+    select
+        record_map.customer_id,
+        {{ latest_value('records.email', ['records.synced_at', 'records.record_table', 'records.record_id']) }} as email
+    from {{ ref('int_identity__source_records') }} as records
+    inner join customer_map as record_map
+        on record_map.identifier_type = 'email' and record_map.identifier_value = records.email
+    group by record_map.customer_id
+),
+{%- endif %}
 
 identities as (
     select
@@ -89,7 +135,11 @@ saas_milestones as (
 joined as (
     select
         identities.customer_id,
+        {%- if loaded_sources() %}
+        coalesce(traits.email, source_emails.email) as email,
+        {%- else %}
         traits.email,
+        {%- endif %}
         traits.phone,
         traits.first_name,
         traits.last_name,
@@ -116,11 +166,28 @@ joined as (
         order_totals.first_ordered_at,
         order_totals.last_ordered_at,
         saas_milestones.trial_started_at,
+        {%- if var('stripe_enabled', false) %}
+        -- the earlier start and the later cancellation of Segment's and Stripe's (least and
+        -- greatest are null with a null on one engine, not on the other)
+        coalesce(least(saas_milestones.first_subscribed_at, stripe_subscriptions.first_subscribed_at),
+                 saas_milestones.first_subscribed_at, stripe_subscriptions.first_subscribed_at) as first_subscribed_at,
+        coalesce(greatest(saas_milestones.last_cancelled_at, stripe_subscriptions.last_cancelled_at),
+                 saas_milestones.last_cancelled_at, stripe_subscriptions.last_cancelled_at) as last_cancelled_at,
+        coalesce(stripe_subscriptions.has_active_subscription, false)
+            or coalesce(saas_milestones.last_subscription_activity_at is not null
+                and (saas_milestones.last_cancelled_at is null
+                     or saas_milestones.last_subscription_activity_at > saas_milestones.last_cancelled_at), false) as has_active_subscription,
+        {%- else %}
         saas_milestones.first_subscribed_at,
         saas_milestones.last_cancelled_at,
         saas_milestones.last_subscription_activity_at is not null
             and (saas_milestones.last_cancelled_at is null
                  or saas_milestones.last_subscription_activity_at > saas_milestones.last_cancelled_at) as has_active_subscription,
+        {%- endif %}
+        {%- if var('hubspot_enabled', false) %}
+        crm_contacts.crm_lifecycle_stage,
+        coalesce(crm_contacts.open_deals, 0) as open_deals,
+        {%- endif %}
         coalesce(session_counts.sessions_last_7_days, 0) as sessions_last_7_days,
         coalesce(session_counts.sessions_last_30_days, 0) as sessions_last_30_days,
         coalesce(lead_scores.lead_score, 0) as lead_score
@@ -131,6 +198,15 @@ joined as (
     left join saas_milestones on saas_milestones.customer_id = identities.customer_id
     left join session_counts on session_counts.customer_id = identities.customer_id
     left join lead_scores on lead_scores.customer_id = identities.customer_id
+    {%- if var('stripe_enabled', false) %}
+    left join stripe_subscriptions on stripe_subscriptions.customer_id = identities.customer_id
+    {%- endif %}
+    {%- if var('hubspot_enabled', false) %}
+    left join crm_contacts on crm_contacts.customer_id = identities.customer_id
+    {%- endif %}
+    {%- if loaded_sources() %}
+    left join source_emails on source_emails.customer_id = identities.customer_id
+    {%- endif %}
 ),
 
 final as (
@@ -173,6 +249,10 @@ final as (
         sessions_last_7_days,
         sessions_last_30_days,
         lead_score,
+        {%- if var('hubspot_enabled', false) %}
+        crm_lifecycle_stage,
+        open_deals,
+        {%- endif %}
         identifiers
     from joined
 )
