@@ -174,7 +174,8 @@ def normalise_new_phone_numbers(con: Connection, sources: set[str] | None = None
                                        PHONE_NUMBERS_TABLE=PHONE_NUMBERS_TABLE)
     pairs = con.execute(new_pairs).fetchall() if has_events else []
     # Source phones go in with the watermark as it stands, so they never move it past a call.
-    watermark = con.execute(f"select max(first_loaded_at) from {PHONE_NUMBERS_TABLE}").fetchone()[0] or datetime(1900, 1, 1)
+    # fetchall: DuckDB refuses to register the staged table below while a result is unread.
+    watermark = con.execute(f"select max(first_loaded_at) from {PHONE_NUMBERS_TABLE}").fetchall()[0][0] or datetime(1900, 1, 1)
     seen = {(raw, country) for raw, country, _ in pairs}
     pairs += [(raw, None, watermark) for raw in sorted(_source_phones(con, sources)) if (raw, None) not in seen]
     normalised_at = datetime.now(timezone.utc).replace(tzinfo=None)
