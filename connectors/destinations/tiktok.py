@@ -33,11 +33,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import requests
 
 from connectors.base import (Capabilities, CheckResult, ConfigurationError, Destination, Operation, OperationLimits,
-                             Record, RecordResult, WriteResult, chunked)
+                             Record, RecordResult, RecordStatus, WriteResult, chunked)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import (Classification, HttpSettings, Verdict, VendorHttpClient, json_object, probe,
                              retry_after_seconds, settle)
-from connectors.pii import InvalidIdentifier, Platform, hash_identifier
+from connectors.pii import Platform, hash_column
 from connectors.registry import register
 
 API = "/open_api/v1.3"
@@ -121,14 +121,12 @@ class TikTokCustomAudienceDestination(Destination):
         column = [record.fields.get(self.fields[0]) for record in records]
         for alternative in self.fields[1:]:
             column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
-        digests, rejected = [], {}
-        for index, value in enumerate(column):
-            try:
-                if not value:
-                    raise InvalidIdentifier(f"no {self.fields[0]}")
-                digests.append(hash_identifier(self.fields[0], str(value), Platform.TIKTOK, self.default_region))
-            except InvalidIdentifier as invalid:
-                rejected[index] = RecordResult.rejected(records[index].key, f"no usable identifier ({invalid})",
+        digests, hashed, problems = hash_column(self.fields[0], column, Platform.TIKTOK, self.default_region)
+        rejected = {}
+        if len(hashed) < len(records):
+            for index in set(range(len(records))).difference(hashed):
+                why = problems.get(index, f"no {self.fields[0]}")
+                rejected[index] = RecordResult.rejected(records[index].key, f"no usable identifier ({why})",
                                                         "no_identifier")
         return HashedFile(records, digests, rejected)
 
@@ -160,9 +158,9 @@ class TikTokCustomAudienceDestination(Destination):
         update = json_object(self.client.request("POST", f"{API}/dmp/custom_audience/update/", json=body, tally=tally))
         if update.get("code") != 0:
             return _refused(records, update)
-        return [RecordResult.accepted(r.key, str(file_path)) for r in records]
+        return RecordResult.for_keys([r.key for r in records], RecordStatus.ACCEPTED, vendor_id=str(file_path))
 
 
 def _refused(records: Sequence[Record], body: Mapping[str, object]) -> list[RecordResult]:
     reason = str(body.get("message") or "TikTok refused the request")
-    return [RecordResult.rejected(r.key, reason, str(body.get("code"))) for r in records]
+    return RecordResult.for_keys([r.key for r in records], RecordStatus.REJECTED, reason, str(body.get("code")))
