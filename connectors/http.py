@@ -570,6 +570,8 @@ def deliver_with_partial_rejects(
             pending = []
             break
         if response.status_code < 400:
+            if len(pending) == len(records):
+                return accept(pending, response)  # the usual batch: taken whole at the first try
             outcome.update({result.key: result for result in accept(pending, response)})
             pending = []
             break

@@ -33,7 +33,7 @@ from typing import Any
 import requests
 
 from connectors.base import (AuthenticationError, Capabilities, CheckResult, ConfigurationError, Destination,
-                             Operation, OperationLimits, RateLimit, Record, RecordResult, WriteResult)
+                             Operation, OperationLimits, RateLimit, Record, RecordResult, RecordStatus, WriteResult)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, deliver_with_partial_rejects, json_object, probe, settle
 from connectors.registry import register
@@ -106,8 +106,8 @@ class ActiveCampaignDestination(Destination):
     # ------------------------------------------------------------ contacts
 
     def _import(self, records: Sequence[Record], tally: WriteResult) -> list[RecordResult]:
-        outcome = {r.key: RecordResult.rejected(r.key, "record has no email") for r in records if not r.get("email")}
-        sendable = [r for r in records if r.key not in outcome]
+        outcome = {r.key: RecordResult.rejected(r.key, "record has no email") for r in records if not r.fields.get("email")}
+        sendable = [r for r in records if r.key not in outcome] if outcome else records
 
         def send(pending: Sequence[Record]) -> requests.Response:
             return self._call("POST", "/api/3/import/bulk_import", tally,
@@ -115,7 +115,7 @@ class ActiveCampaignDestination(Destination):
 
         def accept(pending: Sequence[Record], response: requests.Response) -> list[RecordResult]:
             batch_id = str(json_object(response).get("batchId") or "") or None
-            return [RecordResult.accepted(r.key, batch_id) for r in pending]
+            return RecordResult.for_keys([r.key for r in pending], RecordStatus.ACCEPTED, vendor_id=batch_id)
 
         def explain(response: requests.Response, size: int) -> tuple[dict[int, tuple[str, str | None]], str]:
             body = json_object(response)
@@ -126,8 +126,12 @@ class ActiveCampaignDestination(Destination):
                     named[failure["contact"]] = ("; ".join(map(str, reasons)), "failureReasons")
             return named, str(body.get("message") or f"HTTP {response.status_code}")
 
-        if sendable:
-            outcome.update({a.key: a for a in deliver_with_partial_rejects(sendable, send, accept, explain)})
+        if not sendable:
+            return [outcome[record.key] for record in records]
+        delivered = deliver_with_partial_rejects(sendable, send, accept, explain)
+        if not outcome:
+            return delivered
+        outcome.update({a.key: a for a in delivered})
         return [outcome[record.key] for record in records]
 
     def import_status(self, batch_id: str) -> dict[str, Any]:

@@ -80,35 +80,40 @@ class OneSignalDestination(Destination):
     def write_batch(
         self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
     ) -> list[RecordResult]:
-        outcome: dict[str, RecordResult] = {}
-        groups: dict[tuple[Any, ...], list[tuple[Record, str, str]]] = {}
-        for record in records:
+        outcome: dict[int, RecordResult] = {}
+        groups: dict[tuple[Any, ...], tuple[list[int], list[str]]] = {}
+        for index, record in enumerate(records):
             fields = record.fields  # per-record work is most of this route's cost: plain dict reads
             recipient, kind = fields.get("external_id"), "external_id"
             if not recipient:
                 recipient, kind = fields.get("subscription_id"), "subscription_id"
             if not recipient:
-                outcome[record.key] = RecordResult.rejected(
-                    record.key, "no external_id or subscription_id", "no_recipient")
+                outcome[index] = RecordResult.rejected(record.key, "no external_id or subscription_id", "no_recipient")
                 continue
+            data, rendered = fields.get("data"), fields.get("template_data")
             signature = (kind, fields.get("title"), fields.get("body"), fields.get("text"), fields.get("link"),
-                         repr(fields.get("data")), repr(fields.get("template_data")))
-            groups.setdefault(signature, []).append((record, str(recipient), kind))
-        for (kind, *_), members in groups.items():
-            for result_ in self._notify(members, kind, _content(members[0][0]), result):
-                outcome[result_.key] = result_
-        return [outcome[record.key] for record in records]
+                         data if data is None else repr(data), rendered if rendered is None else repr(rendered))
+            if (group := groups.get(signature)) is None:
+                group = groups[signature] = ([], [])
+            group[0].append(index)
+            group[1].append(recipient if type(recipient) is str else str(recipient))
+        for (kind, *_), (indexes, recipients) in groups.items():
+            members = [records[index] for index in indexes]
+            answers = self._notify(members, recipients, kind, _content(members[0]), result)
+            if len(indexes) == len(records):
+                return answers  # the usual batch: one message, every record has a recipient
+            outcome.update(zip(indexes, answers, strict=True))
+        return [outcome[index] for index in range(len(records))]
 
-    def _notify(self, members: list[tuple[Record, str, str]], kind: str, content: dict[str, Any],
-              tally: WriteResult) -> list[RecordResult]:
-        recipients = [recipient for _, recipient, _ in members]
+    def _notify(self, records: list[Record], recipients: list[str], kind: str, content: dict[str, Any],
+                tally: WriteResult) -> list[RecordResult]:
+        keys = [record.key for record in records]
         body: dict[str, Any] = {"app_id": self.app_id, **content,
-                                "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(r.key for r, *_ in members)))}
+                                "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(keys)))}
         if kind == "external_id":
             body.update(include_aliases={"external_id": recipients}, target_channel="push")
         else:
             body["include_subscription_ids"] = recipients
-        records = [record for record, _, _ in members]
 
         def send() -> list[RecordResult]:
             response = self.client.request("POST", "/notifications", json=body, limiter=self.limiter, tally=tally)
@@ -117,13 +122,14 @@ class OneSignalDestination(Destination):
             if response.status_code != 200 or not answer.get("id"):
                 reason = "; ".join(map(str, errors)) if isinstance(errors, list) else f"HTTP {response.status_code}"
                 code = "not_subscribed" if response.status_code == 200 else str(response.status_code)
-                return [RecordResult.rejected(record.key, reason, code) for record in records]
+                return RecordResult.for_keys(keys, RecordStatus.REJECTED, reason, code)
             found = errors if isinstance(errors, dict) else {}
             invalid = {*found.get("invalid_aliases", {}).get("external_id", []), *found.get("invalid_player_ids", [])}
-            accepted, notification = RecordStatus.ACCEPTED, answer["id"]
-            return [RecordResult.rejected(record.key, "no push subscription for this recipient", "invalid_aliases")
-                    if recipient in invalid else RecordResult(record.key, accepted, vendor_id=notification)
-                    for record, recipient, _ in members]
+            accepted = RecordResult.for_keys(keys, RecordStatus.ACCEPTED, vendor_id=answer["id"])
+            if not invalid:
+                return accepted
+            return [RecordResult.rejected(result.key, "no push subscription for this recipient", "invalid_aliases")
+                    if recipient in invalid else result for result, recipient in zip(accepted, recipients, strict=True)]
 
         return settle(records, send)
 

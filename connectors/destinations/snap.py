@@ -36,7 +36,7 @@ from connectors.base import (AuthenticationError, Capabilities, CheckResult, Con
                              chunked)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, settle
-from connectors.pii import InvalidIdentifier, Platform, hash_identifier
+from connectors.pii import Platform, hash_column
 from connectors.registry import register
 
 MAX_IDENTIFIERS = 100_000  # per request
@@ -150,17 +150,9 @@ class SnapAudienceMatchDestination(Destination):
                 column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
             if not any(column):
                 continue
-            digests: list[str] = []
-            indexes: list[int] = []
-            for index, value in enumerate(column):
-                if not value:
-                    continue
-                try:
-                    digests.append(hash_identifier(fields[0], str(value), Platform.SNAP, self.default_region))
-                    indexes.append(index)
-                except InvalidIdentifier as invalid:
-                    problems[index] = f"{problems[index]}; " if index in problems else ""
-                    problems[index] += f"{fields[0]}: {invalid}"
+            digests, indexes, invalid = hash_column(fields[0], column, Platform.SNAP, self.default_region)
+            for index, why in invalid.items():
+                problems[index] = f"{problems[index]}; {fields[0]}: {why}" if index in problems else f"{fields[0]}: {why}"
             if digests:
                 groups[schema] = (digests, indexes)
         return HashedBatch(records, groups, problems)
@@ -169,12 +161,16 @@ class SnapAudienceMatchDestination(Destination):
                     result: WriteResult) -> list[RecordResult]:
         batch = records if isinstance(records, HashedBatch) else self._hash(records)
         method = "POST" if operation is Operation.ADD_AUDIENCE_MEMBERS else "DELETE"
-        best: dict[int, RecordResult] = {}
+        answered: list[tuple[list[int], list[RecordResult]]] = []
         for schema, (digests, indexes) in batch.groups.items():
             sent = [batch[i] for i in indexes]
             body = orjson.dumps({"users": [{"schema": [schema], "data": [[d] for d in digests]}]})
-            answers = settle(sent, lambda: _read(self._request(method, f"/v1/segments/{target}/users", body, result),
-                                                 sent, schema))
+            answered.append((indexes, settle(sent, lambda: _read(
+                self._request(method, f"/v1/segments/{target}/users", body, result), sent, schema))))
+        if len(answered) == 1 and len(answered[0][0]) == len(batch):
+            return answered[0][1]  # the usual batch: one kind of identifier, on every record
+        best: dict[int, RecordResult] = {}
+        for indexes, answers in answered:
             for index, answer in zip(indexes, answers, strict=True):
                 if index not in best or _ORDER[answer.status] < _ORDER[best[index].status]:
                     best[index] = answer
@@ -188,11 +184,11 @@ def _read(response: requests.Response, records: Sequence[Record], schema: str) -
     if response.status_code >= 400 or str(body.get("request_status", "")).upper() != "SUCCESS":
         reason = str(body.get("debug_message") or body.get("display_message") or f"HTTP {response.status_code}")
         code = str(body.get("error_code") or response.status_code)
-        return [RecordResult.rejected(r.key, reason, code) for r in records]
+        return RecordResult.for_keys([r.key for r in records], RecordStatus.REJECTED, reason, code)
     subs = body.get("users") or [{}]
     sub = subs[0] if isinstance(subs[0], dict) else {}
     if str(sub.get("sub_request_status", "")).upper() != "SUCCESS":
         reason = str(sub.get("sub_request_error_reason") or f"{schema} upload refused")
-        return [RecordResult.rejected(r.key, reason, "sub_request_error") for r in records]
+        return RecordResult.for_keys([r.key for r in records], RecordStatus.REJECTED, reason, "sub_request_error")
     request_id = str(body.get("request_id") or "") or None
-    return [RecordResult.accepted(r.key, request_id) for r in records]
+    return RecordResult.for_keys([r.key for r in records], RecordStatus.ACCEPTED, vendor_id=request_id)
