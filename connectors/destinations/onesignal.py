@@ -16,7 +16,7 @@ creates nothing new, so this route is idempotent (unlike FCM).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connectors.base import (
@@ -30,6 +30,7 @@ from connectors.base import (
     RecordResult,
     RecordStatus,
     WriteResult,
+    chunked,
 )
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, settle
@@ -39,6 +40,17 @@ MAX_RECIPIENTS = 20_000
 # create-notification requests per app (documentation.onesignal.com/reference/rate-limits)
 DEFAULT_RATE = RateLimit(150, 1)
 _KEY_NAMESPACE = uuid.UUID("7f1c2a4e-0b7d-4a52-9a43-5d1f0a6f2c11")
+
+
+class Notifications(list):  # type: ignore[type-arg]
+    """One batch's records, grouped by content: (indexes, recipients, keys, request body) per
+    notification, and the results of the records that have no recipient."""
+
+    def __init__(self, records: Sequence[Record],
+                 notifications: list[tuple[list[int], list[str], list[str], dict[str, Any]]],
+                 rejected: dict[int, RecordResult]) -> None:
+        super().__init__(records)
+        self.notifications, self.rejected = notifications, rejected
 
 
 @register
@@ -77,10 +89,12 @@ class OneSignalDestination(Destination):
             return CheckResult(False, problem)
         return CheckResult(response.status_code == 400, f"onesignal answered HTTP {response.status_code}")
 
-    def write_batch(
-        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
-    ) -> list[RecordResult]:
-        outcome: dict[int, RecordResult] = {}
+    def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        # grouped here, so the next batch's notifications are built while the previous one is on the wire
+        return (self._group(chunk) for chunk in chunked(records, MAX_RECIPIENTS))
+
+    def _group(self, records: Sequence[Record]) -> Notifications:
+        rejected: dict[int, RecordResult] = {}
         groups: dict[tuple[Any, ...], tuple[list[int], list[str]]] = {}
         for index, record in enumerate(records):
             fields = record.fields  # per-record work is most of this route's cost: plain dict reads
@@ -88,7 +102,7 @@ class OneSignalDestination(Destination):
             if not recipient:
                 recipient, kind = fields.get("subscription_id"), "subscription_id"
             if not recipient:
-                outcome[index] = RecordResult.rejected(record.key, "no external_id or subscription_id", "no_recipient")
+                rejected[index] = RecordResult.rejected(record.key, "no external_id or subscription_id", "no_recipient")
                 continue
             data, rendered = fields.get("data"), fields.get("template_data")
             signature = (kind, fields.get("title"), fields.get("body"), fields.get("text"), fields.get("link"),
@@ -97,24 +111,32 @@ class OneSignalDestination(Destination):
                 group = groups[signature] = ([], [])
             group[0].append(index)
             group[1].append(recipient if type(recipient) is str else str(recipient))
+        notifications = []
         for (kind, *_), (indexes, recipients) in groups.items():
-            members = [records[index] for index in indexes]
-            answers = self._notify(members, recipients, kind, _content(members[0]), result)
-            if len(indexes) == len(records):
+            keys = [records[index].key for index in indexes]
+            body: dict[str, Any] = {"app_id": self.app_id, **_content(records[indexes[0]]),
+                                    "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(keys)))}
+            if kind == "external_id":
+                body.update(include_aliases={"external_id": recipients}, target_channel="push")
+            else:
+                body["include_subscription_ids"] = recipients
+            notifications.append((indexes, recipients, keys, body))
+        return Notifications(records, notifications, rejected)
+
+    def write_batch(
+        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
+    ) -> list[RecordResult]:
+        batch = records if isinstance(records, Notifications) else self._group(records)
+        outcome = dict(batch.rejected)
+        for indexes, recipients, keys, body in batch.notifications:
+            answers = self._notify([batch[index] for index in indexes], recipients, keys, body, result)
+            if len(indexes) == len(batch):
                 return answers  # the usual batch: one message, every record has a recipient
             outcome.update(zip(indexes, answers, strict=True))
-        return [outcome[index] for index in range(len(records))]
+        return [outcome[index] for index in range(len(batch))]
 
-    def _notify(self, records: list[Record], recipients: list[str], kind: str, content: dict[str, Any],
+    def _notify(self, records: list[Record], recipients: list[str], keys: list[str], body: dict[str, Any],
                 tally: WriteResult) -> list[RecordResult]:
-        keys = [record.key for record in records]
-        body: dict[str, Any] = {"app_id": self.app_id, **content,
-                                "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(keys)))}
-        if kind == "external_id":
-            body.update(include_aliases={"external_id": recipients}, target_channel="push")
-        else:
-            body["include_subscription_ids"] = recipients
-
         def send() -> list[RecordResult]:
             response = self.client.request("POST", "/notifications", json=body, limiter=self.limiter, tally=tally)
             answer = json_object(response)

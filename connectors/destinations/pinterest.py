@@ -54,7 +54,8 @@ class HashedBatch(list):  # type: ignore[type-arg]
 
 
 def hash_batch(records: Sequence[Record]) -> HashedBatch:
-    digests, sent, invalid = hash_column("email", [record.fields.get("email") for record in records], Platform.PINTEREST)
+    emails = [record.fields.get("email") for record in records]
+    digests, sent, invalid = hash_column("email", emails, Platform.PINTEREST)
     local = {}
     if len(sent) < len(records):
         for index in set(range(len(records))).difference(sent):

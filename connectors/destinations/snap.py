@@ -152,7 +152,8 @@ class SnapAudienceMatchDestination(Destination):
                 continue
             digests, indexes, invalid = hash_column(fields[0], column, Platform.SNAP, self.default_region)
             for index, why in invalid.items():
-                problems[index] = f"{problems[index]}; {fields[0]}: {why}" if index in problems else f"{fields[0]}: {why}"
+                earlier = f"{problems[index]}; " if index in problems else ""
+                problems[index] = f"{earlier}{fields[0]}: {why}"
             if digests:
                 groups[schema] = (digests, indexes)
         return HashedBatch(records, groups, problems)
