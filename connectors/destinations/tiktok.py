@@ -66,11 +66,11 @@ def tiktok_code_signal(response: requests.Response) -> Classification | None:
 
 
 class HashedFile(list):  # type: ignore[type-arg]
-    """One file's records, their digests (in order) and the records with none."""
+    """One file's records, its content (their digests, one a line, in order) and the records with none."""
 
     def __init__(self, records: Sequence[Record], digests: list[str], rejected: dict[int, RecordResult]) -> None:
         super().__init__(records)
-        self.digests, self.rejected = digests, rejected
+        self.content, self.rejected = "\n".join(digests).encode("ascii"), rejected
 
 
 @register
@@ -137,15 +137,14 @@ class TikTokCustomAudienceDestination(Destination):
         if not sent:
             return [batch.rejected[i] for i in range(len(batch))]
         action = "APPEND" if operation is Operation.ADD_AUDIENCE_MEMBERS else "REMOVE"
-        answers = settle(sent, lambda: self._upload_and_update(sent, batch.digests, str(target), action, result))
+        answers = settle(sent, lambda: self._upload_and_update(sent, batch.content, str(target), action, result))
         if not batch.rejected:
             return answers
         pending = iter(answers)
         return [batch.rejected[i] if i in batch.rejected else next(pending) for i in range(len(batch))]
 
-    def _upload_and_update(self, records: Sequence[Record], digests: list[str], audience_id: str, action: str,
+    def _upload_and_update(self, records: Sequence[Record], content: bytes, audience_id: str, action: str,
                            tally: WriteResult) -> list[RecordResult]:
-        content = "\n".join(digests).encode("ascii")
         form = {"advertiser_id": self.advertiser_id, "calculate_type": self.calculate_type,
                 "file_signature": hashlib.md5(content).hexdigest()}  # noqa: S324 - TikTok's checksum, not security
         upload = json_object(self.client.request("POST", f"{API}/dmp/custom_audience/file/upload/", data=form,
