@@ -48,6 +48,7 @@ def child(case: str, side: str, base_url: str, count: int) -> None:
 
     module = importlib.import_module(f"destination_cases.{case}")
     available()  # imports every destination module: a process pays it once, not per write; requests is imported too
+    import connectors.vendor_servers  # noqa: F401  both sides read the demo credentials there (~0.2 s of imports)
     started = time.perf_counter()
     accepted = getattr(module, side)(base_url, count)
     seconds = time.perf_counter() - started

@@ -33,11 +33,15 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, ClassVar, NamedTuple
 
 from connectors.pii import Platform
 from connectors.redaction import scrub, without_record_values
+
+
+_KEY, _STATUS, _REASON = attrgetter("key"), attrgetter("status"), attrgetter("reason")
 
 
 class Operation(enum.StrEnum):
@@ -56,8 +60,12 @@ class RecordStatus(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class Record:
+# Record and RecordResult are named tuples, not frozen dataclasses: a sync makes one of each per
+# row, and a tuple is built in C where a frozen dataclass's __init__ sets every field through
+# object.__setattr__ (three times the cost, a large share of a 100,000-record audience batch).
+
+
+class Record(NamedTuple):
     """One row to deliver. ``key`` is deterministic (an action id or a member key)
     and doubles as the idempotency key wherever the vendor accepts one."""
 
@@ -69,8 +77,7 @@ class Record:
         return default if value is None else value
 
 
-@dataclass(frozen=True)
-class RecordResult:
+class RecordResult(NamedTuple):
     key: str
     status: RecordStatus
     reason: str | None = None
@@ -93,31 +100,84 @@ class RecordResult:
     def unknown(cls, key: str, reason: str) -> RecordResult:
         return cls(key, RecordStatus.UNKNOWN, reason=reason)
 
+    @classmethod
+    def for_keys(cls, keys: list[str], status: RecordStatus, reason: str | None = None,
+                 vendor_code: str | None = None, vendor_id: str | None = None) -> SameOutcome:
+        """The same outcome for many records (a batch the vendor took or refused whole)."""
+        return SameOutcome(keys, status, reason, vendor_code, vendor_id)
+
+
+class SameOutcome(Sequence[RecordResult]):
+    """One outcome for the records of ``keys``, in order, whose ``RecordResult`` tuples are made
+    when read. Counted, it makes none: at 100,000 results a batch the tuples themselves are cheap,
+    but their allocation sets off the cyclic collector, which walks the whole heap each time."""
+
+    __slots__ = ("keys", "status", "reason", "vendor_code", "vendor_id")
+
+    def __init__(self, keys: list[str], status: RecordStatus, reason: str | None = None,
+                 vendor_code: str | None = None, vendor_id: str | None = None) -> None:
+        self.keys, self.status, self.reason = keys, status, reason
+        self.vendor_code, self.vendor_id = vendor_code, vendor_id
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # int -> RecordResult, slice -> list
+        if isinstance(index, slice):
+            return list(SameOutcome(self.keys[index], self.status, self.reason, self.vendor_code, self.vendor_id))
+        return RecordResult(self.keys[index], self.status, self.reason, self.vendor_code, self.vendor_id)
+
+    def __iter__(self) -> Iterator[RecordResult]:
+        new, shared = tuple.__new__, (self.status, self.reason, self.vendor_code, self.vendor_id)
+        return (new(RecordResult, (key, *shared)) for key in self.keys)  # tuple.__new__: no Python frame each
+
+    def __repr__(self) -> str:
+        return f"SameOutcome({len(self.keys)} x {self.status.value})"
+
 
 @dataclass
 class WriteResult:
     """Per-record outcomes of one ``write`` call plus what it cost."""
 
     operation: Operation
-    results: list[RecordResult] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
     throttled_seconds: float = 0.0
     duration_seconds: float = 0.0
+    # The batches' outcomes as they came (lists, or SameOutcome for a batch answered whole);
+    # ``results`` joins them into one list when it is first read.
+    parts: list[Sequence[RecordResult]] = field(default_factory=list, repr=False)
+
+    @property
+    def results(self) -> list[RecordResult]:
+        """One per record, in order."""
+        if len(self.parts) != 1 or not isinstance(self.parts[0], list):
+            self.parts = [[result for part in self.parts for result in part]]
+        return self.parts[0]  # type: ignore[return-value]
+
+    @results.setter
+    def results(self, results: Sequence[RecordResult]) -> None:
+        self.parts = [results]
 
     def absorb(self, part: WriteResult) -> None:
         """Add one batch's outcomes and costs to this running total."""
-        self.results.extend(part.results)
+        self.parts.extend(part.parts)
         self.requests += part.requests
         self.retries += part.retries
         self.throttled_seconds += part.throttled_seconds
 
     def counts(self) -> dict[str, int]:
-        tally = Counter(result.status.value for result in self.results)
-        return {status.value: tally.get(status.value, 0) for status in RecordStatus}
+        tally: Counter[RecordStatus] = Counter()
+        for part in self.parts:
+            if isinstance(part, SameOutcome):
+                tally[part.status] += len(part)
+            else:
+                tally.update(map(_STATUS, part))  # in C: a sync counts every batch's results
+        return {status.value: tally.get(status, 0) for status in RecordStatus}
 
     def with_status(self, status: RecordStatus) -> list[RecordResult]:
-        return [result for result in self.results if result.status is status]
+        return [result for part in self.parts if not isinstance(part, SameOutcome) or part.status is status
+                for result in part if result.status is status]
 
     def summary(self, sample_size: int = 5) -> dict[str, Any]:
         """Metadata for Dagster and the run tables. Reasons are scrubbed of
@@ -292,9 +352,8 @@ class Destination(ABC):
             tally.duration_seconds = time.monotonic() - started
             error.partial = tally
             raise
-        if len(batch_results) != len(batch) or any(
-            result.key != record.key for result, record in zip(batch_results, batch, strict=False)
-        ):
+        keys = batch_results.keys if isinstance(batch_results, SameOutcome) else list(map(_KEY, batch_results))
+        if len(batch_results) != len(batch) or keys != list(map(_KEY, batch)):
             raise AssertionError(f"{self.name}.write_batch must return one result per record, in order")
         tally.results = _reasons_without_pii(batch, batch_results)
         tally.duration_seconds = time.monotonic() - started
@@ -328,13 +387,15 @@ class Destination(ABC):
         self.close()
 
 
-def _reasons_without_pii(records: Sequence[Record], results: list[RecordResult]) -> list[RecordResult]:
+def _reasons_without_pii(records: Sequence[Record], results: Sequence[RecordResult]) -> Sequence[RecordResult]:
     """Reasons go to logs, run metadata and the ledger; keep the vendor's words
     but not the customer's address or number that the vendor echoed back."""
+    if isinstance(results, SameOutcome) and results.reason is None:
+        return results
     return [
-        replace(result, reason=without_record_values(result.reason, record.fields)) if result.reason else result
+        result._replace(reason=without_record_values(result.reason, record.fields)) if result.reason else result
         for record, result in zip(records, results, strict=True)
-    ] if any(result.reason for result in results) else results
+    ] if any(map(_REASON, results)) else results
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

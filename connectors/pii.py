@@ -22,6 +22,7 @@ import hashlib
 import re
 import string
 import unicodedata
+from collections.abc import Sequence
 
 import phonenumbers
 
@@ -136,6 +137,38 @@ def hash_identifier(kind: str, value: str, platform: Platform, default_region: s
     except KeyError:
         raise InvalidIdentifier(f"no normalisation rule for {kind!r}") from None
     return sha256_hex(normalizer(value, platform))
+
+
+def hash_column(kind: str, values: Sequence[object], platform: Platform,
+                default_region: str = "US") -> tuple[list[str], list[int], dict[int, str]]:
+    """``hash_identifier`` over a column of values: the digests, the index of each hashed value,
+    and for each value that cannot be normalised why not. Empty values (None, "") are skipped:
+    what a missing identifier means is the caller's rule."""
+    digests: list[str] = []
+    indexes: list[int] = []
+    problems: dict[int, str] = {}
+    # An ASCII email is, on every platform but Google (gmail dots and tags), trimmed and
+    # lower-cased (TikTok: inner whitespace dropped), and cannot be a digest (it has an "@"):
+    # hashed here without the per-value calls, as it is the commonest value of an audience.
+    fast_email = kind == "email" and platform is not Platform.GOOGLE
+    no_inner_space = platform in _NO_INNER_SPACE
+    sha256 = hashlib.sha256
+    for index, value in enumerate(values):
+        if not value:
+            continue
+        if fast_email and type(value) is str and value.isascii():
+            email = "".join(value.split()).lower() if no_inner_space else value.strip().lower()
+            local, at, domain = email.rpartition("@")
+            if at and local and "." in domain:
+                digests.append(sha256(email.encode()).hexdigest())
+                indexes.append(index)
+                continue
+        try:
+            digests.append(hash_identifier(kind, str(value), platform, default_region))
+            indexes.append(index)
+        except InvalidIdentifier as invalid:
+            problems[index] = str(invalid)
+    return digests, indexes, problems
 
 
 def e164(value: str, default_region: str = "US") -> str:

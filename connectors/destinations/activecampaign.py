@@ -27,13 +27,14 @@ Published limit: 5 requests per second per account, 429 past it; one bucket for 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
 
 from connectors.base import (AuthenticationError, Capabilities, CheckResult, ConfigurationError, Destination,
-                             Operation, OperationLimits, RateLimit, Record, RecordResult, WriteResult)
+                             Operation, OperationLimits, RateLimit, Record, RecordResult, RecordStatus, WriteResult,
+                             chunked)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, deliver_with_partial_rejects, json_object, probe, settle
 from connectors.registry import register
@@ -44,6 +45,14 @@ _PACE = RateLimit(5, 1.3)
 BULK_IMPORT_LIMIT = 250
 EVENTS_URL = "https://trackcmp.net/event"
 _NAMES = {"first_name": "first_name", "last_name": "last_name", "phone": "phone"}
+
+
+class Contacts(list):  # type: ignore[type-arg]
+    """One bulk import's records and the contacts of those that have an email, in order."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        super().__init__(records)
+        self.contacts = [_contact(record) for record in records if record.fields.get("email")]
 
 
 @register
@@ -105,17 +114,26 @@ class ActiveCampaignDestination(Destination):
 
     # ------------------------------------------------------------ contacts
 
+    def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        if operation is not Operation.UPSERT_PROFILES:
+            return super().batches(operation, records)
+        # built here, so the next import's contacts are ready while the previous import is on the wire
+        return (Contacts(chunk) for chunk in chunked(records, BULK_IMPORT_LIMIT))
+
     def _import(self, records: Sequence[Record], tally: WriteResult) -> list[RecordResult]:
-        outcome = {r.key: RecordResult.rejected(r.key, "record has no email") for r in records if not r.get("email")}
-        sendable = [r for r in records if r.key not in outcome]
+        batch = records if isinstance(records, Contacts) else Contacts(records)
+        outcome = {r.key: RecordResult.rejected(r.key, "record has no email")
+                   for r in records if not r.fields.get("email")}
+        sendable = [r for r in records if r.key not in outcome] if outcome else records
 
         def send(pending: Sequence[Record]) -> requests.Response:
+            first = len(pending) == len(batch.contacts)  # later rounds send fewer: the named rejects are out
             return self._call("POST", "/api/3/import/bulk_import", tally,
-                              json={"contacts": [_contact(r) for r in pending]})
+                              json={"contacts": batch.contacts if first else [_contact(r) for r in pending]})
 
         def accept(pending: Sequence[Record], response: requests.Response) -> list[RecordResult]:
             batch_id = str(json_object(response).get("batchId") or "") or None
-            return [RecordResult.accepted(r.key, batch_id) for r in pending]
+            return RecordResult.for_keys([r.key for r in pending], RecordStatus.ACCEPTED, vendor_id=batch_id)
 
         def explain(response: requests.Response, size: int) -> tuple[dict[int, tuple[str, str | None]], str]:
             body = json_object(response)
@@ -126,8 +144,12 @@ class ActiveCampaignDestination(Destination):
                     named[failure["contact"]] = ("; ".join(map(str, reasons)), "failureReasons")
             return named, str(body.get("message") or f"HTTP {response.status_code}")
 
-        if sendable:
-            outcome.update({a.key: a for a in deliver_with_partial_rejects(sendable, send, accept, explain)})
+        if not sendable:
+            return [outcome[record.key] for record in records]
+        delivered = deliver_with_partial_rejects(sendable, send, accept, explain)
+        if not outcome:
+            return delivered
+        outcome.update({a.key: a for a in delivered})
         return [outcome[record.key] for record in records]
 
     def import_status(self, batch_id: str) -> dict[str, Any]:

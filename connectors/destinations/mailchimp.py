@@ -141,13 +141,16 @@ class MailchimpDestination(Destination):
     def _status(self, record: Record, mode: str) -> str | None:
         return "unsubscribed" if mode == "unsubscribe" else str(record.get("status", self.status or "")) or None
 
-    def _member(self, record: Record, fields: frozenset[str], mode: str) -> dict[str, Any]:
-        merge = {k.upper(): v for k, v in dict(record.get("properties", {})).items() if k.upper() in fields}
-        merge.update({tag: str(record.get(f)) for f, tag in _FIELDS.items() if record.get(f) and tag in fields})
-        member: dict[str, Any] = {"email_address": str(record.get("email")).strip(), "status": self._status(record, mode)}
+    def _member(self, record: Record, fields: frozenset[str], status: str) -> dict[str, Any]:
+        values = record.fields  # once per record of every sync: plain dict reads
+        merge = {k.upper(): v for k, v in dict(values.get("properties") or {}).items() if k.upper() in fields}
+        for name, tag in _FIELDS.items():
+            if (value := values.get(name)) and tag in fields:
+                merge[tag] = str(value)
+        member: dict[str, Any] = {"email_address": str(values.get("email")).strip(), "status": status}
         if merge:
             member["merge_fields"] = merge
-        tags = record.get("tags")
+        tags = values.get("tags")
         if tags:
             member["tags"] = [t.strip() for t in tags.split(",")] if isinstance(tags, str) else [str(t) for t in tags]
         return member
@@ -155,37 +158,42 @@ class MailchimpDestination(Destination):
     def _subscribe(self, list_id: str, records: Sequence[Record], mode: str, tally: WriteResult) -> list[RecordResult]:
         """``mode``: upsert (the record's status applies to existing members too), ensure (members
         exist afterwards; existing ones keep their status) or unsubscribe."""
-        outcome = {r.key: RecordResult.rejected(r.key, "record has no email") for r in records if not r.get("email")}
-        for record in records:
+        outcome: dict[int, RecordResult] = {}
+        sent: list[tuple[int, Record, str]] = []
+        for index, record in enumerate(records):
             status = self._status(record, mode)
-            if record.key not in outcome and status not in STATUSES:
-                outcome[record.key] = RecordResult.rejected(record.key, _NO_STATUS if status is None else
-                                                            f"the status is not a Mailchimp status ({', '.join(STATUSES)})")
-        sent = [r for r in records if r.key not in outcome]
+            if not record.fields.get("email"):
+                outcome[index] = RecordResult.rejected(record.key, "record has no email")
+            elif status not in STATUSES:
+                outcome[index] = RecordResult.rejected(record.key, _NO_STATUS if status is None else
+                                                       f"the status is not a Mailchimp status ({', '.join(STATUSES)})")
+            else:
+                sent.append((index, record, status))
         if sent:
             fields = frozenset() if mode == "unsubscribe" else self._fields(list_id, tally)
-            body = {"members": [self._member(r, fields, mode) for r in sent], "update_existing": mode != "ensure"}
-            response = self.client.request("POST", f"/3.0/lists/{list_id}", json=body, tally=tally)
+            members = [self._member(record, fields, status) for _, record, status in sent]
+            response = self.client.request("POST", f"/3.0/lists/{list_id}",
+                                           json={"members": members, "update_existing": mode != "ensure"}, tally=tally)
             if response.status_code >= 400:
-                return [outcome.get(r.key) or RecordResult.rejected(r.key, _detail(response), str(response.status_code))
-                        for r in records]
+                reason, code = _detail(response), str(response.status_code)
+                return [outcome.get(i) or RecordResult.rejected(r.key, reason, code) for i, r in enumerate(records)]
             answer = json_object(response)
             done = {str(m.get("email_address", "")).lower(): m.get("id") for m in
                     answer.get("new_members", []) + answer.get("updated_members", [])}
             failed = {str(e.get("email_address", "")).lower(): e for e in answer.get("errors", [])}
-            for record in sent:
-                email = str(record.get("email")).strip().lower()
+            accepted = RecordStatus.ACCEPTED
+            for (index, record, _), member in zip(sent, members, strict=True):
+                email = member["email_address"].lower()
                 if email in failed and mode == "ensure" and failed[email].get("error_code") == "ERROR_CONTACT_EXISTS":
-                    outcome[record.key] = RecordResult.accepted(record.key, subscriber_hash(email))
+                    outcome[index] = RecordResult.accepted(record.key, subscriber_hash(email))
                 elif email in failed:
                     error = failed[email]
-                    outcome[record.key] = RecordResult.rejected(record.key, str(error.get("error")),
-                                                                error.get("error_code"))
+                    outcome[index] = RecordResult.rejected(record.key, str(error.get("error")), error.get("error_code"))
                 elif email in done:
-                    outcome[record.key] = RecordResult.accepted(record.key, done[email])
+                    outcome[index] = RecordResult(record.key, accepted, vendor_id=done[email])
                 else:
-                    outcome[record.key] = RecordResult.retryable(record.key, "not in Mailchimp's batch answer")
-        return [outcome[record.key] for record in records]
+                    outcome[index] = RecordResult.retryable(record.key, "not in Mailchimp's batch answer")
+        return [outcome[index] for index in range(len(records))]
 
     def _segment(self, list_id: str, segment_id: str, action: str, records: Sequence[Record],
                  tally: WriteResult) -> list[RecordResult]:

@@ -16,7 +16,7 @@ creates nothing new, so this route is idempotent (unlike FCM).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connectors.base import (
@@ -30,6 +30,7 @@ from connectors.base import (
     RecordResult,
     RecordStatus,
     WriteResult,
+    chunked,
 )
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, settle
@@ -39,6 +40,17 @@ MAX_RECIPIENTS = 20_000
 # create-notification requests per app (documentation.onesignal.com/reference/rate-limits)
 DEFAULT_RATE = RateLimit(150, 1)
 _KEY_NAMESPACE = uuid.UUID("7f1c2a4e-0b7d-4a52-9a43-5d1f0a6f2c11")
+
+
+class Notifications(list):  # type: ignore[type-arg]
+    """One batch's records, grouped by content: (indexes, recipients, keys, request body) per
+    notification, and the results of the records that have no recipient."""
+
+    def __init__(self, records: Sequence[Record],
+                 notifications: list[tuple[list[int], list[str], list[str], dict[str, Any]]],
+                 rejected: dict[int, RecordResult]) -> None:
+        super().__init__(records)
+        self.notifications, self.rejected = notifications, rejected
 
 
 @register
@@ -77,39 +89,54 @@ class OneSignalDestination(Destination):
             return CheckResult(False, problem)
         return CheckResult(response.status_code == 400, f"onesignal answered HTTP {response.status_code}")
 
-    def write_batch(
-        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
-    ) -> list[RecordResult]:
-        outcome: dict[str, RecordResult] = {}
-        groups: dict[tuple[Any, ...], list[tuple[Record, str, str]]] = {}
-        for record in records:
+    def batches(self, operation: Operation, records: Iterable[Record]) -> Iterator[Sequence[Record]]:
+        # grouped here, so the next batch's notifications are built while the previous one is on the wire
+        return (self._group(chunk) for chunk in chunked(records, MAX_RECIPIENTS))
+
+    def _group(self, records: Sequence[Record]) -> Notifications:
+        rejected: dict[int, RecordResult] = {}
+        groups: dict[tuple[Any, ...], tuple[list[int], list[str]]] = {}
+        for index, record in enumerate(records):
             fields = record.fields  # per-record work is most of this route's cost: plain dict reads
             recipient, kind = fields.get("external_id"), "external_id"
             if not recipient:
                 recipient, kind = fields.get("subscription_id"), "subscription_id"
             if not recipient:
-                outcome[record.key] = RecordResult.rejected(
-                    record.key, "no external_id or subscription_id", "no_recipient")
+                rejected[index] = RecordResult.rejected(record.key, "no external_id or subscription_id", "no_recipient")
                 continue
+            data, rendered = fields.get("data"), fields.get("template_data")
             signature = (kind, fields.get("title"), fields.get("body"), fields.get("text"), fields.get("link"),
-                         repr(fields.get("data")), repr(fields.get("template_data")))
-            groups.setdefault(signature, []).append((record, str(recipient), kind))
-        for (kind, *_), members in groups.items():
-            for result_ in self._notify(members, kind, _content(members[0][0]), result):
-                outcome[result_.key] = result_
-        return [outcome[record.key] for record in records]
+                         data if data is None else repr(data), rendered if rendered is None else repr(rendered))
+            if (group := groups.get(signature)) is None:
+                group = groups[signature] = ([], [])
+            group[0].append(index)
+            group[1].append(recipient if type(recipient) is str else str(recipient))
+        notifications = []
+        for (kind, *_), (indexes, recipients) in groups.items():
+            keys = [records[index].key for index in indexes]
+            body: dict[str, Any] = {"app_id": self.app_id, **_content(records[indexes[0]]),
+                                    "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(keys)))}
+            if kind == "external_id":
+                body.update(include_aliases={"external_id": recipients}, target_channel="push")
+            else:
+                body["include_subscription_ids"] = recipients
+            notifications.append((indexes, recipients, keys, body))
+        return Notifications(records, notifications, rejected)
 
-    def _notify(self, members: list[tuple[Record, str, str]], kind: str, content: dict[str, Any],
-              tally: WriteResult) -> list[RecordResult]:
-        recipients = [recipient for _, recipient, _ in members]
-        body: dict[str, Any] = {"app_id": self.app_id, **content,
-                                "idempotency_key": str(uuid.uuid5(_KEY_NAMESPACE, "\x00".join(r.key for r, *_ in members)))}
-        if kind == "external_id":
-            body.update(include_aliases={"external_id": recipients}, target_channel="push")
-        else:
-            body["include_subscription_ids"] = recipients
-        records = [record for record, _, _ in members]
+    def write_batch(
+        self, operation: Operation, records: Sequence[Record], target: str | None, result: WriteResult
+    ) -> list[RecordResult]:
+        batch = records if isinstance(records, Notifications) else self._group(records)
+        outcome = dict(batch.rejected)
+        for indexes, recipients, keys, body in batch.notifications:
+            answers = self._notify([batch[index] for index in indexes], recipients, keys, body, result)
+            if len(indexes) == len(batch):
+                return answers  # the usual batch: one message, every record has a recipient
+            outcome.update(zip(indexes, answers, strict=True))
+        return [outcome[index] for index in range(len(batch))]
 
+    def _notify(self, records: list[Record], recipients: list[str], keys: list[str], body: dict[str, Any],
+                tally: WriteResult) -> list[RecordResult]:
         def send() -> list[RecordResult]:
             response = self.client.request("POST", "/notifications", json=body, limiter=self.limiter, tally=tally)
             answer = json_object(response)
@@ -117,13 +144,14 @@ class OneSignalDestination(Destination):
             if response.status_code != 200 or not answer.get("id"):
                 reason = "; ".join(map(str, errors)) if isinstance(errors, list) else f"HTTP {response.status_code}"
                 code = "not_subscribed" if response.status_code == 200 else str(response.status_code)
-                return [RecordResult.rejected(record.key, reason, code) for record in records]
+                return RecordResult.for_keys(keys, RecordStatus.REJECTED, reason, code)
             found = errors if isinstance(errors, dict) else {}
             invalid = {*found.get("invalid_aliases", {}).get("external_id", []), *found.get("invalid_player_ids", [])}
-            accepted, notification = RecordStatus.ACCEPTED, answer["id"]
-            return [RecordResult.rejected(record.key, "no push subscription for this recipient", "invalid_aliases")
-                    if recipient in invalid else RecordResult(record.key, accepted, vendor_id=notification)
-                    for record, recipient, _ in members]
+            accepted = RecordResult.for_keys(keys, RecordStatus.ACCEPTED, vendor_id=answer["id"])
+            if not invalid:
+                return accepted
+            return [RecordResult.rejected(result.key, "no push subscription for this recipient", "invalid_aliases")
+                    if recipient in invalid else result for result, recipient in zip(accepted, recipients, strict=True)]
 
         return settle(records, send)
 

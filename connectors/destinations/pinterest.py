@@ -25,16 +25,15 @@ Retry-After when sent. A 401 (code 2) or 403 (code 29) raises ``AuthenticationEr
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from hashlib import sha256
 from typing import Any
 
 import orjson
 
 from connectors.base import (Capabilities, CheckResult, ConfigurationError, Destination, Operation, OperationLimits,
-                             RateLimit, Record, RecordResult, WriteResult, chunked)
+                             RateLimit, Record, RecordResult, RecordStatus, WriteResult, chunked)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, settle
-from connectors.pii import InvalidIdentifier, Platform, hash_identifier
+from connectors.pii import Platform, hash_column
 from connectors.registry import register
 
 MAX_RECORDS = 10_000
@@ -55,24 +54,14 @@ class HashedBatch(list):  # type: ignore[type-arg]
 
 
 def hash_batch(records: Sequence[Record]) -> HashedBatch:
-    digests, sent, local = [], [], {}
-    for index, record in enumerate(records):
-        email = record.fields.get("email")
-        if type(email) is str and email.isascii():
-            # pii's rule for an ASCII address is strip + lower-case; a digest has no "@" and takes the long path
-            text = email.strip().lower()
-            name, at, domain = text.rpartition("@")
-            if at and name and "." in domain:
-                digests.append(sha256(text.encode()).hexdigest())
-                sent.append(index)
-                continue
-        try:
-            if not email:
-                raise InvalidIdentifier("no email")
-            digests.append(hash_identifier("email", str(email), Platform.PINTEREST))
-            sent.append(index)
-        except InvalidIdentifier as invalid:
-            local[index] = RecordResult.rejected(record.key, f"no usable identifier (email: {invalid})", "no_identifier")
+    emails = [record.fields.get("email") for record in records]
+    digests, sent, invalid = hash_column("email", emails, Platform.PINTEREST)
+    local = {}
+    if len(sent) < len(records):
+        for index in set(range(len(records))).difference(sent):
+            why = invalid.get(index, "no email")
+            local[index] = RecordResult.rejected(records[index].key, f"no usable identifier (email: {why})",
+                                                 "no_identifier")
     return HashedBatch(records, digests, sent, local)
 
 
@@ -117,7 +106,7 @@ class PinterestDestination(Destination):
     def write_batch(self, operation: Operation, records: Sequence[Record], target: str | None,
                     result: WriteResult) -> list[RecordResult]:
         batch = records if isinstance(records, HashedBatch) else hash_batch(records)
-        sent = [records[index] for index in batch.sent]
+        sent = [records[index] for index in batch.sent] if batch.local else records
         body = {"operation_type": _OPERATION_TYPES[operation], "records": ",".join(batch.digests)}
 
         def send() -> list[RecordResult]:
@@ -125,9 +114,9 @@ class PinterestDestination(Destination):
                 "PATCH", f"/v5/ad_accounts/{self.ad_account_id}/customer_lists/{target}", data=orjson.dumps(body),
                 headers=_JSON, limiter=self.limiter, tally=result)
             if response.status_code >= 400:
-                return [RecordResult.rejected(record.key, *_reason(response)) for record in sent]
+                return RecordResult.for_keys([record.key for record in sent], RecordStatus.REJECTED, *_reason(response))
             list_id = str(json_object(response).get("id") or target)
-            return [RecordResult.accepted(record.key, list_id) for record in sent]
+            return RecordResult.for_keys([record.key for record in sent], RecordStatus.ACCEPTED, vendor_id=list_id)
 
         answers = settle(sent, send) if sent else []
         if not batch.local:

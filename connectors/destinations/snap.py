@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import orjson
 import requests
 
 from connectors.base import (AuthenticationError, Capabilities, CheckResult, ConfigurationError, Destination,
@@ -36,7 +35,7 @@ from connectors.base import (AuthenticationError, Capabilities, CheckResult, Con
                              chunked)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import HttpSettings, VendorHttpClient, json_object, probe, settle
-from connectors.pii import InvalidIdentifier, Platform, hash_identifier
+from connectors.pii import Platform, hash_column
 from connectors.registry import register
 
 MAX_IDENTIFIERS = 100_000  # per request
@@ -49,9 +48,9 @@ _ORDER = {RecordStatus.RETRYABLE: 0, RecordStatus.UNKNOWN: 1, RecordStatus.ACCEP
 
 
 class HashedBatch(list):  # type: ignore[type-arg]
-    """One batch's records plus, per schema, the digests and the batch index of each."""
+    """One batch's records plus, per schema, the request body and the batch index of each digest in it."""
 
-    def __init__(self, records: Sequence[Record], groups: dict[str, tuple[list[str], list[int]]],
+    def __init__(self, records: Sequence[Record], groups: dict[str, tuple[bytes, list[int]]],
                  problems: dict[int, str]) -> None:
         super().__init__(records)
         self.groups, self.problems = groups, problems
@@ -142,7 +141,7 @@ class SnapAudienceMatchDestination(Destination):
         return (self._hash(batch) for batch in chunked(records, MAX_IDENTIFIERS))
 
     def _hash(self, records: Sequence[Record]) -> HashedBatch:
-        groups: dict[str, tuple[list[str], list[int]]] = {}
+        groups: dict[str, tuple[bytes, list[int]]] = {}
         problems: dict[int, str] = {}
         for schema, fields in SCHEMAS.items():
             column = [record.fields.get(fields[0]) for record in records]  # a column at a time: no per-field loop
@@ -150,31 +149,27 @@ class SnapAudienceMatchDestination(Destination):
                 column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
             if not any(column):
                 continue
-            digests: list[str] = []
-            indexes: list[int] = []
-            for index, value in enumerate(column):
-                if not value:
-                    continue
-                try:
-                    digests.append(hash_identifier(fields[0], str(value), Platform.SNAP, self.default_region))
-                    indexes.append(index)
-                except InvalidIdentifier as invalid:
-                    problems[index] = f"{problems[index]}; " if index in problems else ""
-                    problems[index] += f"{fields[0]}: {invalid}"
+            digests, indexes, invalid = hash_column(fields[0], column, Platform.SNAP, self.default_region)
+            for index, why in invalid.items():
+                earlier = f"{problems[index]}; " if index in problems else ""
+                problems[index] = f"{earlier}{fields[0]}: {why}"
             if digests:
-                groups[schema] = (digests, indexes)
+                groups[schema] = (_body(schema, digests), indexes)
         return HashedBatch(records, groups, problems)
 
     def write_batch(self, operation: Operation, records: Sequence[Record], target: str | None,
                     result: WriteResult) -> list[RecordResult]:
         batch = records if isinstance(records, HashedBatch) else self._hash(records)
         method = "POST" if operation is Operation.ADD_AUDIENCE_MEMBERS else "DELETE"
-        best: dict[int, RecordResult] = {}
-        for schema, (digests, indexes) in batch.groups.items():
+        answered: list[tuple[list[int], list[RecordResult]]] = []
+        for schema, (body, indexes) in batch.groups.items():
             sent = [batch[i] for i in indexes]
-            body = orjson.dumps({"users": [{"schema": [schema], "data": [[d] for d in digests]}]})
-            answers = settle(sent, lambda: _read(self._request(method, f"/v1/segments/{target}/users", body, result),
-                                                 sent, schema))
+            answered.append((indexes, settle(sent, lambda: _read(
+                self._request(method, f"/v1/segments/{target}/users", body, result), sent, schema))))
+        if len(answered) == 1 and len(answered[0][0]) == len(batch):
+            return answered[0][1]  # the usual batch: one kind of identifier, on every record
+        best: dict[int, RecordResult] = {}
+        for indexes, answers in answered:
             for index, answer in zip(indexes, answers, strict=True):
                 if index not in best or _ORDER[answer.status] < _ORDER[best[index].status]:
                     best[index] = answer
@@ -183,16 +178,23 @@ class SnapAudienceMatchDestination(Destination):
                                                     "no_identifier") for i, r in enumerate(batch)]
 
 
+def _body(schema: str, digests: list[str]) -> bytes:
+    """{"users": [{"schema": [schema], "data": [[digest], ...]}]}, joined as text: the digests are
+    lower-case hex (connectors.pii), nothing to escape, and 100,000 one-item lists are not built."""
+    data = '"],["'.join(digests)
+    return f'{{"users":[{{"schema":["{schema}"],"data":[["{data}"]]}}]}}'.encode()
+
+
 def _read(response: requests.Response, records: Sequence[Record], schema: str) -> list[RecordResult]:
     body = json_object(response)
     if response.status_code >= 400 or str(body.get("request_status", "")).upper() != "SUCCESS":
         reason = str(body.get("debug_message") or body.get("display_message") or f"HTTP {response.status_code}")
         code = str(body.get("error_code") or response.status_code)
-        return [RecordResult.rejected(r.key, reason, code) for r in records]
+        return RecordResult.for_keys([r.key for r in records], RecordStatus.REJECTED, reason, code)
     subs = body.get("users") or [{}]
     sub = subs[0] if isinstance(subs[0], dict) else {}
     if str(sub.get("sub_request_status", "")).upper() != "SUCCESS":
         reason = str(sub.get("sub_request_error_reason") or f"{schema} upload refused")
-        return [RecordResult.rejected(r.key, reason, "sub_request_error") for r in records]
+        return RecordResult.for_keys([r.key for r in records], RecordStatus.REJECTED, reason, "sub_request_error")
     request_id = str(body.get("request_id") or "") or None
-    return [RecordResult.accepted(r.key, request_id) for r in records]
+    return RecordResult.for_keys([r.key for r in records], RecordStatus.ACCEPTED, vendor_id=request_id)

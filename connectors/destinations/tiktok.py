@@ -33,11 +33,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import requests
 
 from connectors.base import (Capabilities, CheckResult, ConfigurationError, Destination, Operation, OperationLimits,
-                             Record, RecordResult, WriteResult, chunked)
+                             Record, RecordResult, RecordStatus, WriteResult, chunked)
 from connectors.config import EnvReader, default_prefix
 from connectors.http import (Classification, HttpSettings, Verdict, VendorHttpClient, json_object, probe,
                              retry_after_seconds, settle)
-from connectors.pii import InvalidIdentifier, Platform, hash_identifier
+from connectors.pii import Platform, hash_column
 from connectors.registry import register
 
 API = "/open_api/v1.3"
@@ -66,11 +66,11 @@ def tiktok_code_signal(response: requests.Response) -> Classification | None:
 
 
 class HashedFile(list):  # type: ignore[type-arg]
-    """One file's records, their digests (in order) and the records with none."""
+    """One file's records, its content (their digests, one a line, in order) and the records with none."""
 
     def __init__(self, records: Sequence[Record], digests: list[str], rejected: dict[int, RecordResult]) -> None:
         super().__init__(records)
-        self.digests, self.rejected = digests, rejected
+        self.content, self.rejected = "\n".join(digests).encode("ascii"), rejected
 
 
 @register
@@ -121,14 +121,12 @@ class TikTokCustomAudienceDestination(Destination):
         column = [record.fields.get(self.fields[0]) for record in records]
         for alternative in self.fields[1:]:
             column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
-        digests, rejected = [], {}
-        for index, value in enumerate(column):
-            try:
-                if not value:
-                    raise InvalidIdentifier(f"no {self.fields[0]}")
-                digests.append(hash_identifier(self.fields[0], str(value), Platform.TIKTOK, self.default_region))
-            except InvalidIdentifier as invalid:
-                rejected[index] = RecordResult.rejected(records[index].key, f"no usable identifier ({invalid})",
+        digests, hashed, problems = hash_column(self.fields[0], column, Platform.TIKTOK, self.default_region)
+        rejected = {}
+        if len(hashed) < len(records):
+            for index in set(range(len(records))).difference(hashed):
+                why = problems.get(index, f"no {self.fields[0]}")
+                rejected[index] = RecordResult.rejected(records[index].key, f"no usable identifier ({why})",
                                                         "no_identifier")
         return HashedFile(records, digests, rejected)
 
@@ -139,15 +137,14 @@ class TikTokCustomAudienceDestination(Destination):
         if not sent:
             return [batch.rejected[i] for i in range(len(batch))]
         action = "APPEND" if operation is Operation.ADD_AUDIENCE_MEMBERS else "REMOVE"
-        answers = settle(sent, lambda: self._upload_and_update(sent, batch.digests, str(target), action, result))
+        answers = settle(sent, lambda: self._upload_and_update(sent, batch.content, str(target), action, result))
         if not batch.rejected:
             return answers
         pending = iter(answers)
         return [batch.rejected[i] if i in batch.rejected else next(pending) for i in range(len(batch))]
 
-    def _upload_and_update(self, records: Sequence[Record], digests: list[str], audience_id: str, action: str,
+    def _upload_and_update(self, records: Sequence[Record], content: bytes, audience_id: str, action: str,
                            tally: WriteResult) -> list[RecordResult]:
-        content = "\n".join(digests).encode("ascii")
         form = {"advertiser_id": self.advertiser_id, "calculate_type": self.calculate_type,
                 "file_signature": hashlib.md5(content).hexdigest()}  # noqa: S324 - TikTok's checksum, not security
         upload = json_object(self.client.request("POST", f"{API}/dmp/custom_audience/file/upload/", data=form,
@@ -160,9 +157,9 @@ class TikTokCustomAudienceDestination(Destination):
         update = json_object(self.client.request("POST", f"{API}/dmp/custom_audience/update/", json=body, tally=tally))
         if update.get("code") != 0:
             return _refused(records, update)
-        return [RecordResult.accepted(r.key, str(file_path)) for r in records]
+        return RecordResult.for_keys([r.key for r in records], RecordStatus.ACCEPTED, vendor_id=str(file_path))
 
 
 def _refused(records: Sequence[Record], body: Mapping[str, object]) -> list[RecordResult]:
     reason = str(body.get("message") or "TikTok refused the request")
-    return [RecordResult.rejected(r.key, reason, str(body.get("code"))) for r in records]
+    return RecordResult.for_keys([r.key for r in records], RecordStatus.REJECTED, reason, str(body.get("code")))

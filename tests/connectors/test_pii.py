@@ -7,6 +7,7 @@ import pytest
 from connectors.pii import (
     InvalidIdentifier,
     Platform,
+    hash_column,
     hash_identifier,
     normalize_email,
     normalize_phone,
@@ -230,3 +231,31 @@ def test_snap_and_tiktok_warehouse_shortcuts_hash_as_the_python_rules_do(platfor
         assert got[raws[0]] != raws[0], f"the common shape {raws[0]!r} is hashed in the warehouse"
     assert shortcut > 300
     assert sql_prehash("first_name", "v", Platform.TIKTOK) is None  # TikTok's customer file takes no names
+
+
+COLUMN = ["Person@Example.com", " Mixed.Case+tag@Gmail.com ", "in ner@example.com", "tab\tin@example.com",
+          "Valéry@exämple.com", "no-at-sign", "trailing@", "@example.com", "a@nodot", None, "", 42,
+          "62A14E44F765419D10FEA99367361A727C12365E2520F32218D505ED9AA0F62F", "x@y.z"]
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_a_column_hashes_as_each_value_does(platform):
+    digests, indexes, problems = hash_column("email", COLUMN, platform)
+    expected, refused = {}, {}
+    for index, value in enumerate(COLUMN):
+        if not value:
+            continue
+        try:
+            expected[index] = hash_identifier("email", str(value), platform)
+        except InvalidIdentifier as invalid:
+            refused[index] = str(invalid)
+    assert dict(zip(indexes, digests, strict=True)) == expected
+    assert problems == refused
+    assert indexes == sorted(indexes) and not set(indexes) & set(problems)
+    assert len(expected) >= 6 and len(refused) >= 3  # both paths were taken
+
+
+def test_a_column_of_phones_goes_through_the_phone_rule():
+    digests, indexes, problems = hash_column("phone", ["(650)555-1212", "not a phone", None], Platform.META)
+    assert digests == [hash_identifier("phone", "(650)555-1212", Platform.META)]
+    assert indexes == [0] and problems == {1: "not a phone number"}

@@ -1,5 +1,6 @@
 """Snap Audience Match contract tests against the local Marketing API server."""
 
+import json
 import logging
 
 import pytest
@@ -198,3 +199,11 @@ def test_logs_carry_no_token_and_no_pii(caplog, refresh_env, snap_server):
     for where, text in haystacks.items():
         for needle in [*secrets, *emails, "broken-address.example.com", "4155550123"]:
             assert needle not in text, f"{needle!r} leaked into {where}"
+
+
+def test_the_joined_body_is_the_json_of_the_users_object():
+    from connectors.destinations.snap import _body
+
+    digests = [hash_identifier("email", f"person{i}@example.com", Platform.SNAP) for i in range(3)]
+    assert json.loads(_body("EMAIL_SHA256", digests)) == {
+        "users": [{"schema": ["EMAIL_SHA256"], "data": [[digest] for digest in digests]}]}
