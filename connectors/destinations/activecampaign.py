@@ -21,7 +21,9 @@ Operations:
                            found under GET /api/3/contacts/{id}/contactTags. One contact at a time.
   track_events             POST EVENTS_URL (form): actid, key, event, eventdata, visit={"email": ...}.
                            Not idempotent: a lost answer is UNKNOWN, never resent.
-Published limit: 5 requests per second per account, 429 past it; one bucket for every call.
+Published limits: 5 requests per second per account, 429 past it; one bucket for every call. The
+Bulk Contact Importer also takes at most 100 imports a minute (20 of a single contact) and a body of
+at most 399,999 bytes: imports are paced by their own bucket and halved until they fit.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 import requests
 
 from connectors.base import (AuthenticationError, Capabilities, CheckResult, ConfigurationError, Destination,
@@ -43,6 +46,9 @@ ACCOUNT_RATE = RateLimit(5, 1)  # published
 # The shared limiter sends its first two calls back to back: at exactly 5/s a strict 1 s window sees 6.
 _PACE = RateLimit(5, 1.3)
 BULK_IMPORT_LIMIT = 250
+BULK_IMPORT_BYTES = 399_999  # the importer's largest body
+# The importer's own limits, beside the account's: 100 imports a minute, 20 when one contact.
+BULK_IMPORT_RATE, SINGLE_IMPORT_RATE = RateLimit(100, 60), RateLimit(20, 60)
 EVENTS_URL = "https://trackcmp.net/event"
 _NAMES = {"first_name": "first_name", "last_name": "last_name", "phone": "phone"}
 
@@ -55,12 +61,24 @@ class Contacts(list):  # type: ignore[type-arg]
         self.contacts = [_contact(record) for record in records if record.fields.get("email")]
 
 
+def _within_bytes(batch: Contacts) -> Iterator[Contacts]:
+    """The batch, halved until each import's body fits the importer's byte limit (one
+    encoding per batch: contacts are small, so a split is rare)."""
+    if len(batch) > 1 and len(orjson.dumps({"contacts": batch.contacts})) > BULK_IMPORT_BYTES:
+        half = len(batch) // 2
+        yield from _within_bytes(Contacts(batch[:half]))
+        yield from _within_bytes(Contacts(batch[half:]))
+    else:
+        yield batch
+
+
 @register
 class ActiveCampaignDestination(Destination):
     name = "activecampaign"
     capabilities = Capabilities(
         operations={
-            Operation.UPSERT_PROFILES: OperationLimits(max_records=BULK_IMPORT_LIMIT, rate=ACCOUNT_RATE),
+            Operation.UPSERT_PROFILES: OperationLimits(max_records=BULK_IMPORT_LIMIT, max_bytes=BULK_IMPORT_BYTES,
+                                                      rate=ACCOUNT_RATE),
             Operation.ADD_AUDIENCE_MEMBERS: OperationLimits(max_records=50, rate=ACCOUNT_RATE),
             Operation.REMOVE_AUDIENCE_MEMBERS: OperationLimits(max_records=50, rate=ACCOUNT_RATE),
             Operation.TRACK_EVENTS: OperationLimits(max_records=50, rate=ACCOUNT_RATE, idempotent=False),
@@ -76,6 +94,8 @@ class ActiveCampaignDestination(Destination):
         self.client = VendorHttpClient("activecampaign", base_url, http or HttpSettings(),
                                        headers={"Api-Token": api_token})
         self.limiter = self.client.limiter("account", _PACE)
+        self.import_limiters = {False: self.client.limiter("bulk-import", BULK_IMPORT_RATE),
+                                True: self.client.limiter("single-import", SINGLE_IMPORT_RATE)}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, prefix: str | None = None) -> ActiveCampaignDestination:
@@ -118,7 +138,7 @@ class ActiveCampaignDestination(Destination):
         if operation is not Operation.UPSERT_PROFILES:
             return super().batches(operation, records)
         # built here, so the next import's contacts are ready while the previous import is on the wire
-        return (Contacts(chunk) for chunk in chunked(records, BULK_IMPORT_LIMIT))
+        return (part for chunk in chunked(records, BULK_IMPORT_LIMIT) for part in _within_bytes(Contacts(chunk)))
 
     def _import(self, records: Sequence[Record], tally: WriteResult) -> list[RecordResult]:
         batch = records if isinstance(records, Contacts) else Contacts(records)
@@ -128,6 +148,7 @@ class ActiveCampaignDestination(Destination):
 
         def send(pending: Sequence[Record]) -> requests.Response:
             first = len(pending) == len(batch.contacts)  # later rounds send fewer: the named rejects are out
+            self.import_limiters[len(pending) == 1].acquire()
             return self._call("POST", "/api/3/import/bulk_import", tally,
                               json={"contacts": batch.contacts if first else [_contact(r) for r in pending]})
 

@@ -14,6 +14,9 @@ under a licence allowing a copy, so body shapes are checked here):
 - POST /event (trackcmp.net): form actid, key, event, eventdata, visit; ``{"success": 0, "message":
   ...}`` for a bad key or a missing field, ``{"success": 1, "message": "Event spawned"}`` otherwise.
 - 5 requests per second per account; 429 past it (no Retry-After unless a fault gives one).
+- The Bulk Contact Importer's own limits (developers.activecampaign.com/reference/bulk-import-contacts):
+  20 requests a minute for one contact, 100 a minute for several (429 past either), and a body of
+  at most 399,999 bytes (the reference gives no answer's shape for a larger one: here 413).
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
+from collections import deque
 from typing import Any
 
 from connectors.vendor_servers.base import Incoming, Reply, VendorServer, WindowLimit
 
 BULK_LIMIT = 250
+BULK_MAX_BYTES = 399_999
+# (requests, seconds) for imports of one contact and of several
+BULK_WINDOWS = {True: WindowLimit(20, 60.0), False: WindowLimit(100, 60.0)}
 DEMO_LIST = "1"
 DEMO_TAG = "1"
 DEMO_FIELD = "1"
@@ -39,7 +47,8 @@ class ActiveCampaignServer(VendorServer):
     default_rate_limits = (WindowLimit(5, 1.0),)
 
     def __init__(self, api_token: str = "ac-local-api-token", account_id: str = "223344",
-                 event_key: str = "ac-local-event-key", **options: Any) -> None:
+                 event_key: str = "ac-local-event-key", bulk_windows: dict[bool, WindowLimit] | None = None,
+                 **options: Any) -> None:
         super().__init__(**options)
         self.api_token, self.account_id, self.event_key = api_token, account_id, event_key
         self.send_retry_after = False
@@ -51,6 +60,11 @@ class ActiveCampaignServer(VendorServer):
         self.imports: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        # the importer's windows follow the account limit: a server started with rate_limits=() has neither
+        self.bulk_windows = bulk_windows if bulk_windows is not None else (
+            BULK_WINDOWS if options.get("rate_limits") is None else {})
+        self._bulk_stamps: dict[bool, deque[float]] = {single: deque() for single in self.bulk_windows}
+        self.bulk_body_sizes: list[int] = []
 
     def contact(self, email: str) -> dict[str, Any] | None:
         return self.contacts.get(email.lower())
@@ -92,7 +106,13 @@ class ActiveCampaignServer(VendorServer):
         if (method, path) == ("GET", "/api/3/users/me"):
             return Reply(200, {"user": {"id": "1", "username": "admin"}})
         if (method, path) == ("POST", "/api/3/import/bulk_import"):
-            return self._bulk(incoming.json() or {})
+            self.bulk_body_sizes.append(len(incoming.body))
+            if len(incoming.body) > BULK_MAX_BYTES:
+                return Reply(413, {"success": 0, "message": f"Request payload exceeds {BULK_MAX_BYTES:,} bytes"})
+            body = incoming.json() or {}
+            if refusal := self._bulk_throttle(len(body.get("contacts") or []) == 1):
+                return refusal
+            return self._bulk(body)
         if (method, path) == ("GET", "/api/3/import/info"):
             found = self.imports.get(incoming.param("batchId") or "")
             return Reply(200, found) if found else Reply(404, {"message": "No Result found for Import"})
@@ -128,6 +148,19 @@ class ActiveCampaignServer(VendorServer):
                 gone = self.contact_tags.pop(match.group(1), None)
             return Reply(200, {}) if gone else Reply(404, {"message": "No Result found for ContactTag"})
         return Reply(404, {"message": "No Result found"})
+
+    def _bulk_throttle(self, single: bool) -> Reply | None:
+        window = self.bulk_windows.get(single)
+        if window is None:
+            return None
+        with self.lock:
+            stamps, now = self._bulk_stamps[single], time.monotonic()
+            while stamps and stamps[0] <= now - window.seconds:
+                stamps.popleft()
+            if len(stamps) >= window.limit:
+                return self.throttle_reply(None)
+            stamps.append(now)
+        return None
 
     def _bulk(self, body: dict[str, Any]) -> Reply:
         contacts = body.get("contacts")

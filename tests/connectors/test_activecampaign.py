@@ -8,6 +8,7 @@ import requests
 
 from connectors import AuthenticationError, ConfigurationError, Operation, Record, RecordStatus, create
 from connectors.vendor_servers import ActiveCampaignServer, Fault
+from connectors.vendor_servers.base import WindowLimit
 from tests.connectors.conftest import env_for
 
 PREFIX = "THROUGHLINE_ACTIVECAMPAIGN"
@@ -178,6 +179,34 @@ def test_server_enforces_five_per_second_and_client_stays_under():
         burst = [requests.get(f"{server.base_url}/api/3/users/me", headers={"Api-Token": server.api_token},
                               timeout=5).status_code for _ in range(6)]
         assert 429 in burst
+
+
+def test_imports_keep_to_the_importers_own_limit():
+    """100 imports a minute (20 of one contact), beside the account's 5 a second: the client
+    paces imports by their own bucket, and the server refuses what goes past the window."""
+    with ActiveCampaignServer() as server:
+        env = ac_env(server)
+        env.pop(f"{PREFIX}_RATE_PER_SECOND")
+        with create("activecampaign", env) as ac:
+            assert ac.write(Operation.UPSERT_PROFILES, contacts(600)).counts()["accepted"] == 600  # 250 + 250 + 100
+        imports = [r.at for r in server.requests_to("/api/3/import/bulk_import", "POST")]
+        assert len(imports) == 3 and server.throttled == 0
+        assert min(b - a for a, b in zip(imports, imports[1:])) >= 0.55, "at most 100 a minute: 0.6 s apart"
+
+    with ActiveCampaignServer(rate_limits=(), bulk_windows={False: WindowLimit(2, 60.0)}) as server:
+        body = {"contacts": [{"email": "a@example.com"}, {"email": "b@example.com"}]}
+        answers = [requests.post(f"{server.base_url}/api/3/import/bulk_import", json=body, timeout=5,
+                                 headers={"Api-Token": server.api_token}).status_code for _ in range(3)]
+        assert answers == [200, 200, 429]
+
+
+def test_an_import_over_the_byte_limit_is_halved_until_it_fits(ac, ac_server):
+    big = contacts(250, properties={"1": "x" * 2_000})  # about 510 KB as one import
+    assert ac.write(Operation.UPSERT_PROFILES, big).counts()["accepted"] == 250
+    assert len(ac_server.bulk_body_sizes) == 2 and max(ac_server.bulk_body_sizes) <= 399_999
+    refused = requests.post(f"{ac_server.base_url}/api/3/import/bulk_import", timeout=5, headers={"Api-Token": ac_server.api_token},
+                            json={"contacts": [{"email": f"p{i}@example.com", "first_name": "y" * 2_000} for i in range(250)]})
+    assert refused.status_code == 413
 
 
 def test_no_secret_and_no_pii_in_logs(ac_server, caplog):
