@@ -1,6 +1,6 @@
 """Issue 19: journeys see the landed sources. A Shopify order ends a cart journey a Segment
 `cart_added` started; a Shopify abandoned checkout enters it; a Stripe subscription makes
-a customer and its cancellation a churned one; a HubSpot open deal keeps its contact out
+a customer and its cancellation a churned one, entered in the cancellation win-back; a HubSpot open deal keeps its contact out
 of sales_ready_leads (so sales_handoff never reaches them). Each case has a twin without
 the source record, which the journey treats as before."""
 
@@ -110,6 +110,10 @@ def test_journeys_see_shopify_stripe_and_hubspot(warehouse, tmp_path, dbt: Dbt):
     stages = dict(query(warehouse, "select customer_id, lifecycle_stage from marts.dim_customers"))
     assert stages[customer_of(warehouse, "platform_customer_id", "stripe:cus_dora")] == "customer"
     assert stages[customer_of(warehouse, "platform_customer_id", "stripe:cus_eve")] == "churned"
+    # Eve's cancellation enters the cancellation win-back; Dora, still paying, is not in it.
+    eve, dora = (customer_of(warehouse, "platform_customer_id", f"stripe:cus_{n}") for n in ("eve", "dora"))
+    assert [row[:2] for row in instances(warehouse, eve, "cancellation_win_back")] == [(at(48), "active")]
+    assert instances(warehouse, dora, "cancellation_win_back") == []
 
     finn, gus = customer_of(warehouse, "user_id", "finn"), customer_of(warehouse, "user_id", "gus")
     assert query(warehouse, f"select crm_lifecycle_stage, open_deals, lifecycle_stage from marts.dim_customers "
