@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -68,37 +69,66 @@ def _jsonl(path: Path) -> str:
     return f"(select row_number() over () as line_no, line, null::varchar as read_code, null::varchar as read_reason from {text_lines(path)})"
 
 
-def text_lines(path: Path, *, keep_rejects: bool = True) -> str:
+def text_lines(path: Path) -> str:
     """A JSON Lines file as lines of text, one varchar each: no delimiter, quote or escape a
     JSON line could contain (a NUL byte, invalid in JSON, makes a second field and so a
     reject). Blank lines are rows too, so a streaming row_number() gives every line its
-    number, as an editor shows it, in the file's order whatever the threads reading it.
-    Without `keep_rejects`, a line the reader cannot take (not UTF-8) is an error."""
+    number, as an editor shows it, in the file's order whatever the threads reading it."""
     return (f"read_csv({literal(str(path))}, columns = {{'line': 'varchar'}}, header = false, auto_detect = false, "
-            f"delim = chr(0), quote = '', escape = ''{', ' + _KEEP_REJECTS if keep_rejects else ''})")
+            f"delim = chr(0), quote = '', escape = '', {_KEEP_REJECTS})")
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    with _open_bytes(path) as source:
+        while block := source.read(1 << 20):
+            yield block
+
+
+@dataclass
+class LineEnds:
+    lines: int  # as an editor counts them: a last line without its newline counts too
+    only_lf_or_crlf: bool  # else DuckDB's CSV reader would refuse the file (see lf_copy)
+
+
+def line_ends(path: Path) -> LineEnds:
+    """Counted a block at a time (bytes, not rows: memory stays flat)."""
+    lf = crlf = cr = 0
+    last = previous_end = b""
+    for block in _blocks(path):
+        lf, cr = lf + block.count(b"\n"), cr + block.count(b"\r")
+        crlf += block.count(b"\r\n") + (previous_end == b"\r" and block.startswith(b"\n"))
+        previous_end = last = block[-1:]
+    lines = lf + (last not in (b"", b"\n"))
+    return LineEnds(lines, cr == 0 or (cr == crlf == lf))
 
 
 @contextmanager
 def lf_copy(path: Path) -> Iterator[Path]:
-    """A temporary copy of a JSON Lines file with its CRLF line ends made LF, a block at a
-    time (memory stays flat); gzip is read through and not written again."""
+    """A temporary copy of a JSON Lines file whose line ends DuckDB's CSV reader refuses
+    (CRLF and LF mixed, or a lone CR): CRLF made LF, a lone CR (JSON whitespace at best) a
+    space. A block at a time; gzip is read through."""
     with tempfile.TemporaryDirectory(prefix="throughline-load-") as folder:
         copy = Path(folder) / "lines.jsonl"
-        opened = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
-        with opened as source, open(copy, "wb") as target:
+        with open(copy, "wb") as target:
             carry = b""
-            while block := source.read(1 << 20):
+            for block in _blocks(path):
                 block = carry + block
                 carry = b"\r" if block.endswith(b"\r") else b""  # a CRLF cut in two by the block
-                target.write(block[: len(block) - len(carry)].replace(b"\r\n", b"\n"))
-            target.write(carry)
+                target.write(block[: len(block) - len(carry)].replace(b"\r\n", b"\n").replace(b"\r", b" "))
+            target.write(carry.replace(b"\r", b" "))
         yield copy
 
 
-def json_objects(path: Path) -> str:
-    """DuckDB's own JSON Lines reader, every field of a call as a JSON column."""
-    return (f"read_json({literal(str(path))}, format = 'newline_delimited', columns = {read_json_columns()}, "
-            f"ignore_errors = true)")
+def json_objects(paths: list[Path]) -> str:
+    """DuckDB's own JSON Lines reader of these files, in order, every field of a call as a
+    JSON column, and the file's name."""
+    files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+    return (f"read_json({files}, format = 'newline_delimited', columns = {read_json_columns()}, "
+            f"ignore_errors = true, filename = true)")
 
 
 def _tabular(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
@@ -154,19 +184,18 @@ def _call_json(columns: list[tuple[str, str]], *, empty_is_null: bool) -> tuple[
     return call, ("coalesce(" + ", ".join(broken) + ")" if broken else "null::varchar")
 
 
-def add_read_rejects(con: duckdb.DuckDBPyConnection, path: Path, checked: str, check: Callable[[str], str], params: list) -> None:
+def add_read_rejects(con: duckdb.DuckDBPyConnection, path: Path, checked: str, check: Callable[[str], str]) -> None:
     """Rows the CSV reader refused: renumber the rows read after them (the reader's
     row_number() skipped them), then add them to `checked` as rejects. `check(lines)` is
-    the query (with `params`) that validates a relation of lines."""
+    the query that validates a relation of lines of this file."""
     if not con.execute(f"select count(*) from duckdb_tables() where table_name = '{READ_REJECTS}'").fetchall()[0][0]:
         return
     if not con.execute(f"select count(*) from {READ_REJECTS}").fetchall()[0][0]:
         return
     # A row numbered n lies after every refused line r_i (in order, i from 1) with r_i - i + 1 <= n.
     con.execute(f"""
-        update {checked} set line_no = line_no + (
-            select count(*) from (select line - row_number() over (order by line) + 1 as threshold from {READ_REJECTS})
-            where threshold <= {checked}.line_no)
+        update {checked} set line_no = line_no + (select count(*) from (select line - row_number() over (order by line) + 1 as threshold from {READ_REJECTS}) where threshold <= {checked}.line_no),
+                               seq = seq + (select count(*) from (select line - row_number() over (order by line) + 1 as threshold from {READ_REJECTS}) where threshold <= {checked}.line_no)
     """)
     refused = f"""(
     select line as line_no, csv_line as line,
@@ -179,4 +208,4 @@ def add_read_rejects(con: duckdb.DuckDBPyConnection, path: Path, checked: str, c
              else 'line cannot be read: ' || error_message end as read_reason
     from {READ_REJECTS}
 )"""
-    con.execute(f"insert into {checked} {check(refused)}", params)
+    con.execute(f"insert into {checked} {check(refused)}")

@@ -78,38 +78,47 @@ _TIMESTAMP = (f"case when starts_with({_j('timestamp')}, '\"') and {_j('timestam
 PAYLOAD = f"replace(left(rtrim(line, chr(13)), {PAYLOAD_LIMIT}), chr(0), chr(65533))"
 
 
-def reject_id(source_file_param: str) -> str:
-    return f"left(sha256({source_file_param} || chr(0) || line_no || chr(0) || {PAYLOAD}), 32)"
+REJECT_ID = f"left(sha256(source_file || chr(0) || line_no || chr(0) || {PAYLOAD}), 32)"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 _TYPES_AS_JSON = ", ".join(f"'\"{t}\"'" for t in CALL_TYPES)
 
 
-def fields_from_lines(lines: str) -> str:
-    """The fields of each call of a relation of (line_no, line, read_code, read_reason),
-    parsed from its text (json_extract of every field at once; a line that is not JSON
-    gets parsed = false). A blank line is no call and is left out; the lines after it keep
-    their numbers."""
+def fields_from_lines(lines: str, source_file: str, line_offset: int) -> str:
+    """The fields of each call of a relation of (line_no, line, read_code, read_reason) from
+    one file, parsed from its text (json_extract of every field at once; a line that is not
+    JSON gets parsed = false). A blank line is no call and is left out; the lines after it
+    keep their numbers. `seq` orders the calls of a load: line_offset + line_no."""
     extracted = ", ".join(f"f[{i}] as {_j(field)}" for i, field in enumerate(FIELDS, start=1))
     paths = ", ".join(f"'$.\"{field}\"'" for field in FIELDS)
     return f"""(
-    select line_no, line, read_code, read_reason, f is not null as parsed, {extracted}
+    select {_literal(source_file)} as source_file, line_no, {line_offset} + line_no as seq,
+           line, read_code, read_reason, f is not null as parsed, {extracted}
     from (select *, case when read_code is null then try(json_extract(line, [{paths}])) end as f from {lines})
     where f is not null or read_code is not null or trim(coalesce(line, ''), {WHITESPACE}) <> ''
 )"""
 
 
-def fields_from_json_lines(read_json: str) -> str:
-    """The same from DuckDB's own JSON Lines reader, `read_json` with every field as a JSON
-    column (faster than parsing text), numbered in the file's order. That reader skips blank
-    lines, gives a row of nulls for a line it cannot parse, and has no line text: the loader
-    uses it only for a file where those cannot matter, and takes each reject's text from the
+def fields_from_json_lines(read_json: str, files: str) -> str:
+    """The same from DuckDB's own JSON Lines reader, `read_json` of one or more files (with
+    filename = true) and every field as a JSON column, which is faster than parsing text.
+    Rows are numbered in the files' order; `files` (source_file; read_offset: the lines read
+    before the file in this read_json; line_offset: in the load) turns that number into the
+    line's, and seq. That reader skips blank lines,
+    gives a row of nulls for a line it cannot parse, and has no line text: the loader uses
+    it only for files where those cannot matter, and takes each reject's text from the
     lines afterwards (orchestration.ingest.loader)."""
     fields = ", ".join(f"{_j(field)}" for field in FIELDS)
     return f"""(
-    select row_number() over () as line_no, null::varchar as line, null::varchar as read_code, null::varchar as read_reason,
-           coalesce({fields}) is not null as parsed, *
-    from (select * from {read_json}) as call ({fields})
+    select call.source_file, row - files.read_offset as line_no, row - files.read_offset + files.line_offset as seq,
+           null::varchar as line, null::varchar as read_code, null::varchar as read_reason,
+           coalesce({fields}) is not null as parsed, {fields}
+    from (select row_number() over () as row, * from {read_json}) as call (row, {fields}, source_file)
+    join {files} as files on files.source_file = call.source_file
 )"""
 
 
@@ -118,11 +127,9 @@ def read_json_columns() -> str:
     return "{" + ", ".join(f"'{field}': 'JSON'" for field in FIELDS) + "}"
 
 
-def check_sql(fields: str, source_file_param: str = "?") -> str:
+def check_sql(fields: str) -> str:
     """A query of `fields` (fields_from_lines or fields_from_json_lines) giving every row with
-    the raw.events columns, reason_code, reason, payload and reject_id. `source_file_param` is
-    the placeholder of the file's name (it is part of reject_id, so reloading a file finds its
-    rejects already stored)."""
+    its file, line and seq, the raw.events columns, reason_code, reason, payload and reject_id."""
     ids = {field: _identifier(field) for field in ("messageId", "userId", "anonymousId", "previousId")}
     objects = {field: _object(field) for field in OBJECT_FIELDS}
     checks = [  # (test, reason_code, reason), the first that holds wins
@@ -171,7 +178,7 @@ checked as (
     from timed
 )
 select
-    line_no, message_id, type,
+    source_file, line_no, seq, message_id, type,
     case when type = 'track' then event end as event,
     case when type = 'page' then name end as name,
     user_id, anonymous_id,
@@ -180,6 +187,6 @@ select
     rejection.code as reason_code,
     rejection.reason as reason,
     case when rejection is not null then {PAYLOAD} end as payload,
-    case when rejection is not null then {reject_id(source_file_param)} end as reject_id
+    case when rejection is not null then {REJECT_ID} end as reject_id
 from checked
 """
