@@ -99,8 +99,11 @@ def line_ends(path: Path) -> LineEnds:
     lf = crlf = cr = 0
     last = previous_end = b""
     for block in _blocks(path):
-        lf, cr = lf + block.count(b"\n"), cr + block.count(b"\r")
-        crlf += block.count(b"\r\n") + (previous_end == b"\r" and block.startswith(b"\n"))
+        lf += block.count(b"\n")
+        if b"\r" in block:  # rare: count the CRs too
+            cr += block.count(b"\r")
+            crlf += block.count(b"\r\n")
+        crlf += previous_end == b"\r" and block.startswith(b"\n")
         previous_end = last = block[-1:]
     lines = lf + (last not in (b"", b"\n"))
     return LineEnds(lines, cr == 0 or (cr == crlf == lf))
