@@ -191,6 +191,9 @@ def test_cli_prints_counts_and_refuses_missing_or_unsupported_files(engine, tmp_
     assert "unsupported file type" in capsys.readouterr().err
 
     assert main(["load", str(tmp_path / "mixed.jsonl"), str(tmp_path)]) == 0  # a folder loads its supported files
+    counts = [[int(n) for n in line.split()[-4:]] for line in capsys.readouterr().out.splitlines() if line.startswith("mixed.jsonl")]
+    assert counts == [[len(GOOD) + 1, 0, len(GOOD), 1]] * 2, "a file given twice is loaded twice: all duplicates"
+    assert raw_counts() == (len(GOOD), 1)
 
 
 def test_loads_table_reconciles(engine, tmp_path):
@@ -293,3 +296,35 @@ def test_every_rule_of_the_spec_holds_for_edge_values(engine, tmp_path):
     assert events["e6"][:2] == (None, "a")
     for (code, reason), (_, expected_code, expected_reason) in zip(rejects, rejected):
         assert code == expected_code and expected_reason in reason, (code, reason)
+
+
+def test_files_loaded_together_count_each_file_and_keep_the_first_of_a_repeat_across_files(engine, tmp_path, monkeypatch):
+    """A load's JSON Lines files are checked together (one read_json for a chunk of files),
+    a file that cannot be read so falls back to its own check, and chunks are cut by size:
+    each file still gets its own counts, line numbers and load row, and a call repeated in a
+    later file is that file's duplicate, as when the files are loaded one by one."""
+    from orchestration.ingest import loader
+    from orchestration.ingest.loader import load_files
+
+    first = write_jsonl(tmp_path / "1.jsonl", [json.dumps(call("x")), json.dumps(call("only-1"))])
+    second = write_jsonl(tmp_path / "2.jsonl", [json.dumps(call("x")), "", json.dumps(call("y")), json.dumps(call("y"))])  # a blank line
+    third = write_jsonl(tmp_path / "3.jsonl", [json.dumps(call("y", userId=None)), json.dumps(call("z"))])  # a reject, then z
+
+    def load(chunk_bytes: int) -> tuple:
+        monkeypatch.setattr(loader, "CHUNK_BYTES", chunk_bytes)
+        with raw_layer() as con:
+            con.execute("delete from raw.events; delete from raw.rejects; delete from raw.loads")
+            results = [(r.rows_read, r.rows_loaded, r.rows_duplicate, r.rows_rejected) for r in load_files(con, [first, second, third])]
+            events = con.execute("select message_id, source_file, source_line from raw.events order by 1, 2, 3").fetchall()
+            logged = con.execute("select source_file, rows_read, rows_loaded, rows_duplicate, rows_rejected from raw.loads order by 1").fetchall()
+            rejects = con.execute("select source_file, source_line, reason_code, payload from raw.rejects").fetchall()
+        return results, events, logged, rejects
+
+    together = load(1 << 30)
+    assert together == load(1), "a file per chunk loads the same"
+    results, events, logged, rejects = together
+    assert results == [(2, 2, 0, 0), (3, 1, 2, 0), (2, 1, 0, 1)]
+    assert [(m, Path(f).name, line) for m, f, line in events] == [
+        ("only-1", "1.jsonl", 2), ("x", "1.jsonl", 1), ("y", "2.jsonl", 3), ("z", "3.jsonl", 2)]
+    assert [row[1:] for row in logged] == results
+    assert [(Path(f).name, line, code, json.loads(payload)["messageId"]) for f, line, code, payload in rejects] == [("3.jsonl", 1, "missing_identity", "y")]
