@@ -328,3 +328,24 @@ def test_files_loaded_together_count_each_file_and_keep_the_first_of_a_repeat_ac
         ("only-1", "1.jsonl", 2), ("x", "1.jsonl", 1), ("y", "2.jsonl", 3), ("z", "3.jsonl", 2)]
     assert [row[1:] for row in logged] == results
     assert [(Path(f).name, line, code, json.loads(payload)["messageId"]) for f, line, code, payload in rejects] == [("3.jsonl", 1, "missing_identity", "y")]
+
+
+def test_a_csv_row_with_more_fields_than_the_header_and_an_oversize_line_are_rejected(engine, tmp_path):
+    """The two reasons DuckDB's CSV reader gives: a row with an extra field (CSV) and a line
+    over its 2 MB limit (a JSON Lines file read line by line: it has a blank line)."""
+    csv_path = tmp_path / "extra.csv"
+    csv_path.write_text("type,message_id,user_id,event,timestamp\n"
+                        "track,x1,u1,cart_added,2026-03-02T12:00:00Z\n"
+                        "track,x2,u1,cart_added,2026-03-02T12:00:00Z,surplus\n"
+                        "track,x3,u1,cart_added,2026-03-02T12:00:00Z\n")
+    big = json.dumps(call("big", properties={"blob": "x" * (3 << 20)}))
+    jsonl_path = write_jsonl(tmp_path / "big.jsonl", [json.dumps(call("s1")), "", big, json.dumps(call("s2"))])
+    with raw_layer() as con:
+        from_csv = load_file(con, csv_path)
+        from_jsonl = load_file(con, jsonl_path)
+        rejects = con.execute("select source_line, reason_code from raw.rejects order by source_file, source_line").fetchall()
+        events = con.execute("select message_id, source_line from raw.events order by 1").fetchall()
+    assert (from_csv.rows_read, from_csv.rows_loaded, from_csv.rows_rejected) == (3, 2, 1)
+    assert (from_jsonl.rows_read, from_jsonl.rows_loaded, from_jsonl.rows_rejected) == (3, 2, 1)
+    assert sorted(rejects) == [(3, "bad_csv_row"), (3, "oversize_call")]
+    assert events == [("s1", 1), ("s2", 4), ("x1", 2), ("x3", 4)]

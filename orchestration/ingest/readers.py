@@ -138,7 +138,7 @@ def _tabular(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
     if fmt == "csv":
         # The header is line 1, as a spreadsheet numbers it.
         read = (f"read_csv({literal(str(path))}, header = true, all_varchar = true, delim = ',', quote = '\"', "
-                f"escape = '\"', null_padding = true, {_KEEP_REJECTS})")
+                f"escape = '\"', {_KEEP_REJECTS})")
         numbered = f"select row_number() over () + 1 as line_no, * from {read}"
     else:
         read = f"read_parquet({literal(str(path))}, file_row_number = true)"
@@ -202,11 +202,12 @@ def add_read_rejects(con: duckdb.DuckDBPyConnection, path: Path, checked: str, c
     """)
     refused = f"""(
     select line as line_no, csv_line as line,
-        case when error_type = 'TOO MANY COLUMNS' and {literal(format_of(path))} = 'csv' then 'bad_csv_row'
+        case when error_type in ('TOO MANY COLUMNS', 'MISSING COLUMNS') and {literal(format_of(path))} = 'csv' then 'bad_csv_row'
              when error_type = 'LINE SIZE OVER MAXIMUM' then 'oversize_call' else 'broken_json' end as read_code,
         case when error_type = 'INVALID ENCODING' then 'line is not valid UTF-8 text'
              when error_type = 'LINE SIZE OVER MAXIMUM' then 'line is longer than the reader''s limit: ' || error_message
              when error_type = 'TOO MANY COLUMNS' and {literal(format_of(path))} = 'csv' then 'row has more fields than the header'
+             when error_type = 'MISSING COLUMNS' and {literal(format_of(path))} = 'csv' then 'row has fewer fields than the header'
              when error_type = 'TOO MANY COLUMNS' then 'line is not valid JSON: it holds a NUL byte'
              else 'line cannot be read: ' || error_message end as read_reason
     from {READ_REJECTS}
