@@ -1,16 +1,17 @@
 """`throughline load`: files of Segment calls into raw.events and raw.rejects, set-based.
 
-DuckDB reads each file itself (orchestration.ingest.readers) and validates every call in
-one query (orchestration.ingest.segment_spec) into a temporary table of checked rows; two
-inserts then move its accepted calls to raw.events and its rejects to raw.rejects, and a
-row goes to raw.loads; the files of one load share a transaction. No Python touches a row.
+DuckDB reads the files itself (orchestration.ingest.readers; JSON Lines files a chunk of
+files at a time) and validates every call in one query (orchestration.ingest.segment_spec)
+into a temporary table of checked rows; two inserts then move the accepted calls to
+raw.events and the rejects to raw.rejects, and each file gets its row in raw.loads. The
+files of one load share a transaction. No Python touches a row.
 
-Idempotent by messageId: a call already in the warehouse (or earlier in the same file)
+Idempotent by messageId: a call already in the warehouse (or earlier in the same load)
 is counted as a duplicate and not inserted again. For every file,
 rows read = loaded + duplicates + rejected.
 
-On PostgreSQL the file is checked by an in-memory DuckDB the same way, and the checked
-rows are copied to a temporary table there; the inserts are the same SQL.
+On PostgreSQL each file is checked by an in-memory DuckDB the same way, and the checked
+rows are copied to temporary tables there; the inserts are the same SQL.
 """
 
 from __future__ import annotations

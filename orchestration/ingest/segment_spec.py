@@ -1,11 +1,12 @@
 """The Segment Spec's rules for a call (track, identify, page, alias), as one DuckDB query.
 
-`check_sql(lines)` validates every row of `lines` (line_no, line: a call as JSON text,
-read_code / read_reason: set when the reader already refused the row) at once: each row
-comes out either as a raw.events row or with a machine-readable reason_code and a reason,
-the first problem found in the order below. Nothing is silently dropped or repaired beyond
-what the spec allows. The line is parsed once (json_extract of every field); each field is
-then judged by its JSON text, whose first character gives its type.
+`check_sql(fields)` validates every row of a relation of calls' fields, each a JSON value
+(`fields_from_lines` parses them from lines of text, `fields_from_json_lines` takes them
+from DuckDB's JSON reader; read_code / read_reason are set when the reader already refused
+the row), all at once: each row comes out either as a raw.events row or with a
+machine-readable reason_code and a reason, the first problem found in the order below.
+Nothing is silently dropped or repaired beyond what the spec allows. Each field is judged
+by its JSON text, whose first character gives its type.
 """
 
 from __future__ import annotations
