@@ -6,10 +6,9 @@ Each step runs as its own `throughline` process, as a user would run it. Loading
 into an empty warehouse each time, then once more over the same files (every row a
 duplicate), which is the cost of an idempotent re-run.
 
-The loader validates large files in worker processes (orchestration/ingest/chunks.py;
-THROUGHLINE_LOAD_WORKERS=0 to compare with validation in process). The peak memory is
-that of the largest process (rusage), not the sum: each worker adds about 200 MB to the
-loading process's 500.
+The loader checks the files in DuckDB (orchestration/ingest/loader.py); bench/bench_loader.py
+measures it side by side with DuckDB's own read_json of the same files. The peak memory is
+that of the largest process (rusage).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def load_paths(paths: list[Path], *, quiet: bool = False) -> int:
-    from orchestration.ingest.loader import LOADER_MEMORY_LIMIT, FileLoad, expand_paths, load_file
+    from orchestration.ingest.loader import LOADER_MEMORY_LIMIT, FileLoad, expand_paths, load_files
     from orchestration.summary import format_table
     from orchestration.warehouse import raw_layer
 
@@ -56,8 +56,7 @@ def load_paths(paths: list[Path], *, quiet: bool = False) -> int:
     total = FileLoad("total")
     rows = []
     with raw_layer(memory_limit=LOADER_MEMORY_LIMIT) as con:
-        for path in files:
-            result = load_file(con, path)
+        for path, result in zip(files, load_files(con, files)):
             total.add(result)
             rows.append((path.name, result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_rejected))
     totals = (f"total ({len(files)} files)", total.rows_read, total.rows_loaded, total.rows_duplicate, total.rows_rejected)

@@ -1,30 +1,30 @@
-"""Streaming readers: each yields (line, call or RejectedCall, raw text) for one file.
+"""DuckDB reads the files itself: each reader is a relation of (line_no, line, read_code,
+read_reason), a Segment call as JSON text per row, for segment_spec.check_sql.
 
-JSON Lines (optionally gzipped), CSV and Parquet. Memory stays flat whatever the file
-size: rows are read one at a time (Parquet: one row group batch at a time).
+JSON Lines (optionally gzipped) are read as lines of text, so a malformed line becomes a
+reject with its line number rather than an abort; CSV and Parquet files carry the
+envelope as columns (camelCase as in the Segment Spec, or snake_case as in Segment's
+warehouse exports), turned into a call's JSON in SQL. `properties`, `traits` and
+`context` are JSON text or structs, and dotted columns such as `properties.order_id` nest.
 
-CSV and Parquet files carry the envelope as columns (camelCase as in the Segment Spec,
-or snake_case as in Segment's warehouse exports). `properties`, `traits` and `context`
-are JSON text or structs, and dotted columns such as `properties.order_id` nest.
+Rows DuckDB's CSV reader cannot take (bytes that are not UTF-8, a CSV row with more fields
+than the header) are kept by it in READ_REJECTS (store_rejects), with their line numbers;
+`add_read_rejects` turns them into rejects and renumbers the lines read after them.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
-from datetime import date, datetime
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterator
 
-import orjson
-import pyarrow.parquet as pq
+import duckdb
 
-from orchestration.ingest.segment_spec import RejectedCall
+from orchestration.ingest.segment_spec import OBJECT_FIELDS, read_json_columns
 
-Row = tuple[int, Union[dict, RejectedCall], str]
-
-NESTED_FIELDS = ("properties", "traits", "context")
 SNAKE_TO_CAMEL = {
     "message_id": "messageId",
     "anonymous_id": "anonymousId",
@@ -32,9 +32,10 @@ SNAKE_TO_CAMEL = {
     "previous_id": "previousId",
     "original_timestamp": "originalTimestamp",
 }
-PAYLOAD_LIMIT = 2000  # characters of an offending row kept in raw.rejects
-
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
+READ_REJECTS, READ_SCANS = "loader_read_rejects", "loader_read_scans"
+_KEEP_REJECTS = f"ignore_errors = true, store_rejects = true, rejects_table = '{READ_REJECTS}', rejects_scan = '{READ_SCANS}'"
 
 
 def format_of(path: Path) -> str | None:
@@ -45,81 +46,170 @@ def format_of(path: Path) -> str | None:
     return SUFFIXES.get(suffixes[-1]) if suffixes else None
 
 
-def read_calls(path: Path) -> Iterator[Row]:
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lines(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """The file as a relation of calls. Also clears READ_REJECTS for this file's rejects."""
     fmt = format_of(path)
     if fmt is None:
         raise ValueError(f"{path}: unsupported file type; expected .jsonl, .ndjson, .csv or .parquet (text files may be .gz)")
+    con.execute(f"drop table if exists {READ_REJECTS}; drop table if exists {READ_SCANS}")
     if fmt == "jsonl":
-        return _read_jsonl(path)
-    if fmt == "csv":
-        return _read_csv(path)
-    return _read_parquet(path)
+        return _jsonl(path)
+    return _tabular(con, path, fmt)
 
 
-def open_binary(path: Path):
+def _jsonl(path: Path) -> str:
+    return f"(select row_number() over () as line_no, line, null::varchar as read_code, null::varchar as read_reason from {text_lines(path)})"
+
+
+def text_lines(path: Path) -> str:
+    """A JSON Lines file as lines of text, one varchar each: no delimiter, quote or escape a
+    JSON line could contain (a NUL byte, invalid in JSON, makes a second field and so a
+    reject). Blank lines are rows too, so a streaming row_number() gives every line its
+    number, as an editor shows it, in the file's order whatever the threads reading it."""
+    return (f"read_csv({literal(str(path))}, columns = {{'line': 'varchar'}}, header = false, auto_detect = false, "
+            f"delim = chr(0), quote = '', escape = '', {_KEEP_REJECTS})")
+
+
+def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def _read_jsonl(path: Path) -> Iterator[Row]:
-    with open_binary(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            row = jsonl_row(number, line)
-            if row is not None:
-                yield row
+def _blocks(path: Path) -> Iterator[bytes]:
+    with _open_bytes(path) as source:
+        while block := source.read(1 << 20):
+            yield block
 
 
-def jsonl_row(number: int, line: bytes) -> Row | None:
-    """One line of a JSON Lines file; None for a blank line (skipped, though it keeps its number)."""
-    if not line.strip():
-        return None
-    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-    try:
-        return number, orjson.loads(line), text[:PAYLOAD_LIMIT]
-    except orjson.JSONDecodeError as error:
-        return number, RejectedCall("broken_json", f"line is not valid JSON: {error}"), text[:PAYLOAD_LIMIT]
+@dataclass
+class LineEnds:
+    lines: int  # as an editor counts them: a last line without its newline counts too
+    only_lf_or_crlf: bool  # else DuckDB's CSV reader would refuse the file (see lf_copy)
 
 
-def _read_csv(path: Path) -> Iterator[Row]:
-    with open_binary(path) as raw:
-        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
-        for record in reader:
-            text = ",".join(v for v in record.values() if isinstance(v, str))[:PAYLOAD_LIMIT]
-            if None in record:
-                yield reader.line_num, RejectedCall("bad_csv_row", "row has more fields than the header"), text
-                continue
-            values = {key: (value if value != "" else None) for key, value in record.items()}
-            yield reader.line_num, _envelope(values), text
+def line_ends(path: Path) -> LineEnds:
+    """Counted a block at a time (bytes, not rows: memory stays flat)."""
+    lf = crlf = cr = 0
+    last = previous_end = b""
+    for block in _blocks(path):
+        lf += block.count(b"\n")
+        if b"\r" in block:  # rare: count the CRs too
+            cr += block.count(b"\r")
+            crlf += block.count(b"\r\n")
+        crlf += previous_end == b"\r" and block.startswith(b"\n")
+        previous_end = last = block[-1:]
+    lines = lf + (last not in (b"", b"\n"))
+    return LineEnds(lines, cr == 0 or (cr == crlf == lf))
 
 
-def _read_parquet(path: Path) -> Iterator[Row]:
-    number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
-        for record in batch.to_pylist():
-            number += 1
-            yield number, _envelope(record), orjson.dumps(record, default=str).decode()[:PAYLOAD_LIMIT]
+@contextmanager
+def lf_copy(path: Path) -> Iterator[Path]:
+    """A temporary copy of a JSON Lines file whose line ends DuckDB's CSV reader refuses
+    (CRLF and LF mixed, or a lone CR): CRLF made LF, a lone CR (JSON whitespace at best) a
+    space. A block at a time; gzip is read through."""
+    with tempfile.TemporaryDirectory(prefix="throughline-load-") as folder:
+        copy = Path(folder) / "lines.jsonl"
+        with open(copy, "wb") as target:
+            carry = b""
+            for block in _blocks(path):
+                block = carry + block
+                carry = b"\r" if block.endswith(b"\r") else b""  # a CRLF cut in two by the block
+                target.write(block[: len(block) - len(carry)].replace(b"\r\n", b"\n").replace(b"\r", b" "))
+            target.write(carry.replace(b"\r", b" "))
+        yield copy
 
 
-def _envelope(columns: dict) -> dict | RejectedCall:
-    """Columns of a tabular file to a Segment call: nest JSON and dotted columns."""
-    call: dict = {}
-    for key, value in columns.items():
-        key = SNAKE_TO_CAMEL.get(key, key)
-        if isinstance(value, (datetime, date)):
-            value = value.isoformat()
-        if key in NESTED_FIELDS and isinstance(value, (str, bytes)):
-            try:
-                value = orjson.loads(value)
-            except orjson.JSONDecodeError as error:
-                return RejectedCall("broken_json", f"column {key} is not valid JSON: {error}")
+def json_objects(paths: list[Path]) -> str:
+    """DuckDB's own JSON Lines reader of these files, in order, every field of a call as a
+    JSON column, and the file's name."""
+    files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+    return (f"read_json({files}, format = 'newline_delimited', columns = {read_json_columns()}, "
+            f"ignore_errors = true, filename = true)")
+
+
+def _tabular(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> str:
+    if fmt == "csv":
+        # The header is line 1, as a spreadsheet numbers it.
+        read = (f"read_csv({literal(str(path))}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+                f"escape = '\"', {_KEEP_REJECTS})")
+        numbered = f"select row_number() over () + 1 as line_no, * from {read}"
+    else:
+        read = f"read_parquet({literal(str(path))}, file_row_number = true)"
+        numbered = f"select file_row_number + 1 as line_no, * exclude (file_row_number) from {read}"
+    columns = [(name, kind) for name, kind, *_ in con.execute(f"describe {numbered}").fetchall() if name != "line_no"]
+    line, broken = _call_json(columns, empty_is_null=fmt == "csv")
+    return f"""(
+    select line_no, {line} as line,
+           case when {broken} is not null then 'broken_json' end as read_code,
+           'column ' || {broken} || ' is not valid JSON' as read_reason
+    from ({numbered})
+)"""
+
+
+def _call_json(columns: list[tuple[str, str]], *, empty_is_null: bool) -> tuple[str, str]:
+    """(the call's JSON object, the name of a JSON-text column that does not parse) of a row."""
+    pairs: list[tuple[str, str]] = []
+    nested: dict[str, tuple[str | None, list[tuple[str, str]]]] = {field: (None, []) for field in OBJECT_FIELDS}
+    broken: list[str] = []
+    for name, kind in columns:
+        value = _identifier(name)
+        if empty_is_null:
+            value = f"nullif({value}, '')"
+        key = SNAKE_TO_CAMEL.get(name, name)
         head, dot, rest = key.partition(".")
-        if dot and head in NESTED_FIELDS:
-            if value is not None:
-                target = call.setdefault(head, {})
-                if not isinstance(target, dict):
-                    return RejectedCall("bad_field_type", f"column {key} nests into {head}, which is not an object")
-                target[rest] = value
-        elif key in NESTED_FIELDS and isinstance(value, dict) and isinstance(call.get(key), dict):
-            call[key] = {**value, **call[key]}
+        if key in OBJECT_FIELDS:
+            if kind == "VARCHAR":
+                broken.append(f"case when {value} is not null and try(json({value})) is null then {literal(key)} end")
+                value = f"try(json({value}))"
+            else:
+                value = f"to_json({value})"
+            nested[key] = (value, nested[key][1])
+        elif dot and head in OBJECT_FIELDS:
+            nested[head][1].append((rest, value))
         else:
-            call[key] = value
-    return call
+            pairs.append((key, value))
+    for field, (base, dotted) in nested.items():
+        if dotted:
+            # Dotted columns win over the JSON column; a null one adds nothing (json_merge_patch drops nulls).
+            patch = "json_object(" + ", ".join(f"{literal(rest)}, {value}" for rest, value in dotted) + ")"
+            given = " or ".join([f"{base} is not null"] * (base is not None) + [f"{value} is not null" for _, value in dotted])
+            pairs.append((field, f"case when {given} then json_merge_patch(coalesce({base or 'null'}, '{{}}'), {patch}) end"))
+        elif base is not None:
+            pairs.append((field, base))
+    call = "json_object(" + ", ".join(f"{literal(key)}, {value}" for key, value in pairs) + ")"
+    return call, ("coalesce(" + ", ".join(broken) + ")" if broken else "null::varchar")
+
+
+def add_read_rejects(con: duckdb.DuckDBPyConnection, path: Path, checked: str, check: Callable[[str], str]) -> None:
+    """Rows the CSV reader refused: renumber the rows read after them (the reader's
+    row_number() skipped them), then add them to `checked` as rejects. `check(lines)` is
+    the query that validates a relation of lines of this file."""
+    if not con.execute(f"select count(*) from duckdb_tables() where table_name = '{READ_REJECTS}'").fetchall()[0][0]:
+        return
+    if not con.execute(f"select count(*) from {READ_REJECTS}").fetchall()[0][0]:
+        return
+    # A row numbered n lies after every refused line r_i (in order, i from 1) with r_i - i + 1 <= n.
+    con.execute(f"""
+        update {checked} set line_no = line_no + (select count(*) from (select line - row_number() over (order by line) + 1 as threshold from {READ_REJECTS}) where threshold <= {checked}.line_no),
+                               seq = seq + (select count(*) from (select line - row_number() over (order by line) + 1 as threshold from {READ_REJECTS}) where threshold <= {checked}.line_no)
+    """)
+    refused = f"""(
+    select line as line_no, csv_line as line,
+        case when error_type in ('TOO MANY COLUMNS', 'MISSING COLUMNS') and {literal(format_of(path))} = 'csv' then 'bad_csv_row'
+             when error_type = 'LINE SIZE OVER MAXIMUM' then 'oversize_call' else 'broken_json' end as read_code,
+        case when error_type = 'INVALID ENCODING' then 'line is not valid UTF-8 text'
+             when error_type = 'LINE SIZE OVER MAXIMUM' then 'line is longer than the reader''s limit: ' || error_message
+             when error_type = 'TOO MANY COLUMNS' and {literal(format_of(path))} = 'csv' then 'row has more fields than the header'
+             when error_type = 'MISSING COLUMNS' and {literal(format_of(path))} = 'csv' then 'row has fewer fields than the header'
+             when error_type = 'TOO MANY COLUMNS' then 'line is not valid JSON: it holds a NUL byte'
+             else 'line cannot be read: ' || error_message end as read_reason
+    from {READ_REJECTS}
+)"""
+    con.execute(f"insert into {checked} {check(refused)}")

@@ -79,7 +79,7 @@ def collected_files() -> list[Path]:
 
 
 def load_landing(folder: Path | None = None) -> dict[str, int]:
-    from orchestration.ingest.loader import LOADER_MEMORY_LIMIT, FileLoad, load_file
+    from orchestration.ingest.loader import LOADER_MEMORY_LIMIT, FileLoad, load_files
     from orchestration.warehouse import raw_layer
 
     from orchestration.syncs.delivery_events import load_delivery_events
@@ -88,9 +88,10 @@ def load_landing(folder: Path | None = None) -> dict[str, int]:
     reported = 0
     with warehouse_lock(), raw_layer(memory_limit=LOADER_MEMORY_LIMIT) as con:
         files = new_files(con, folder) + collected_files()
+        for result in load_files(con, files):
+            total.add(result)
         for path in files:
-            total.add(load_file(con, path))
-            if path.parent == collected_dir():  # in raw.events now: the collector's backlog shrinks
+            if path.parent == collected_dir():  # in raw.events now (committed): the collector's backlog shrinks
                 path.unlink()
         for provider, path in _report_files(folder or landing_dir()):
             reported += load_delivery_events(con, provider, path)["added"]
