@@ -1,7 +1,7 @@
 """Local ActiveCampaign API v3 and Event Tracking endpoint.
 
-Contract enforced (ActiveCampaign's developer reference, modelled from the docs; no spec is published
-under a licence allowing a copy, so body shapes are checked here):
+Contract enforced (ActiveCampaign's developer reference; no spec is published under a licence allowing
+a copy: the bulk import body is checked against schemas/activecampaign_bulk_import.json, the rest here):
 - ``Api-Token`` header; otherwise 403 ``{"message": "No Result found for ..."}``-style refusal.
 - POST /api/3/import/bulk_import: ``contacts`` of at most 250, each with an ``email``; a contact
   with an invalid address or unknown field id makes the whole request 400 with
@@ -29,6 +29,7 @@ from collections import deque
 from typing import Any
 
 from connectors.vendor_servers.base import Incoming, Reply, VendorServer, WindowLimit
+from connectors.vendor_servers.jsonschemas import issues
 
 BULK_LIMIT = 250
 BULK_MAX_BYTES = 399_999
@@ -168,6 +169,9 @@ class ActiveCampaignServer(VendorServer):
             return Reply(400, {"success": 0, "message": "contacts is required"})
         if len(contacts) > BULK_LIMIT:
             return Reply(400, {"success": 0, "message": f"A maximum of {BULK_LIMIT} contacts may be imported at once"})
+        if found := issues("activecampaign_bulk_import", body):
+            # the place, never the value: values are people's details
+            return Reply(400, {"success": 0, "message": f"Invalid request at {found[0].pointer}"})
         failures = []
         for index, item in enumerate(contacts):
             reasons = [] if _EMAIL.match(str(item.get("email", ""))) else ["Invalid email address"]

@@ -200,6 +200,18 @@ def test_imports_keep_to_the_importers_own_limit():
         assert answers == [200, 200, 429]
 
 
+def test_server_checks_the_import_body_against_its_schema(ac_server):
+    def post(contact):
+        return requests.post(f"{ac_server.base_url}/api/3/import/bulk_import", json={"contacts": [contact]}, timeout=5,
+                             headers={"Api-Token": ac_server.api_token})
+
+    assert post({"email": "a@example.com", "fields": [{"id": 1, "value": "x"}]}).status_code == 200
+    for bad, where in (({"email": "a@example.com", "firstName": "Ada"}, "/contacts/0"),
+                       ({"email": "a@example.com", "fields": [{"id": "plan", "value": "x"}]}, "/contacts/0/fields/0/id")):
+        answer = post(bad)
+        assert answer.status_code == 400 and answer.json()["message"] == f"Invalid request at {where}"
+
+
 def test_an_import_over_the_byte_limit_is_halved_until_it_fits(ac, ac_server):
     big = contacts(250, properties={"1": "x" * 2_000})  # about 510 KB as one import
     assert ac.write(Operation.UPSERT_PROFILES, big).counts()["accepted"] == 250
