@@ -119,9 +119,10 @@ class Dbt:
     def __init__(self, target: Path):
         self.target = target
 
-    def build(self, warehouse: Path, select: str = IDENTITY_MARTS, *, full_refresh: bool = False,
-              variables: dict | None = None) -> str:
-        args = [str(DBT), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    def run(self, warehouse: Path, command: str, select: str | None = None, *, full_refresh: bool = False,
+            variables: dict | None = None) -> subprocess.CompletedProcess:
+        """dbt `command` on `warehouse`, whatever its outcome (a test of bad input expects a failure)."""
+        args = [str(DBT), command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                 "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
                 "--vars", json.dumps({"now": NOW, **(variables or {})})]
         if select:
@@ -130,7 +131,11 @@ class Dbt:
         if full_refresh:
             args.append("--full-refresh")
         env = {**os.environ, **selected(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+
+    def build(self, warehouse: Path, select: str = IDENTITY_MARTS, *, full_refresh: bool = False,
+              variables: dict | None = None) -> str:
+        result = self.run(warehouse, "build", select, full_refresh=full_refresh, variables=variables)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
         return result.stdout
 
