@@ -7,13 +7,14 @@ A case is a module in ``bench/destination_cases/`` with:
   in a process of its own (so the client is what is measured);
 - ``RECORDS``: how many records a run sends by default;
 - ``OPERATION``: what is sent, in words, for the table;
-- ``ours(base_url, count) -> int``: the records through ``connectors.create(...).write`` (its client
-  rate limit raised where the bare loop has none), the
-  number accepted;
-- ``bare(base_url, count) -> int``: the same requests from one ``requests.Session`` with no
-  retries, checks or result objects, the number accepted.
+- ``rows(count) -> list``: the input both sides start from, as a sync holds it: each record's
+  key and its fields (a dict per row, as read from the warehouse), built before the clock;
+- ``ours(base_url, rows) -> int``: the rows as ``Record``s through ``connectors.create(...).write``
+  (its client rate limit raised where the bare loop has none), the number accepted;
+- ``bare(base_url, rows) -> int``: the same requests built from the same rows and sent from one
+  ``requests.Session`` with no retries, checks or result objects, the number accepted.
 
-Every run is a child process, timed after the imports (both sides); ours and the bare loop
+Every run is a child process, timed after the imports and the rows (both sides); ours and the bare loop
 alternate, and the figure is the median of ``--repeat`` pairs. A run that accepts fewer than it sent fails the benchmark.
 """
 
@@ -49,8 +50,9 @@ def child(case: str, side: str, base_url: str, count: int) -> None:
     module = importlib.import_module(f"destination_cases.{case}")
     available()  # imports every destination module: a process pays it once, not per write; requests is imported too
     import connectors.vendor_servers  # noqa: F401  both sides read the demo credentials there (~0.2 s of imports)
+    rows = module.rows(count)  # the same input for both sides, as a sync holds it
     started = time.perf_counter()
-    accepted = getattr(module, side)(base_url, count)
+    accepted = getattr(module, side)(base_url, rows)
     seconds = time.perf_counter() - started
     print(json.dumps({"accepted": accepted, "seconds": seconds}))
 

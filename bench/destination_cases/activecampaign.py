@@ -16,9 +16,14 @@ def _token() -> str:
     return ActiveCampaignServer().api_token
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each contact's key and fields, as read from the warehouse."""
+    return [(f"c{i}", {"email": f"person{i}@example.com", "first_name": "Grace"}) for i in range(count)]
 
-    records = [Record(f"c{i}", {"email": f"person{i}@example.com", "first_name": "Grace"}) for i in range(count)]
+
+def ours(base_url: str, rows: list) -> int:
+
+    records = [Record(key, fields) for key, fields in rows]
     # The published 5 requests a second would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_ACTIVECAMPAIGN_API_TOKEN": _token(), "THROUGHLINE_ACTIVECAMPAIGN_BASE_URL": base_url,
            "THROUGHLINE_ACTIVECAMPAIGN_RATE_PER_SECOND": "100000"}
@@ -26,13 +31,12 @@ def ours(base_url: str, count: int) -> int:
         return activecampaign.write(Operation.UPSERT_PROFILES, records).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     session = requests.Session()
     session.headers["Api-Token"] = _token()
     accepted = 0
-    for start in range(0, count, 250):
-        contacts = [{"email": f"person{i}@example.com", "first_name": "Grace"}
-                    for i in range(start, min(start + 250, count))]
+    for start in range(0, len(rows), 250):
+        contacts = [{"email": fields["email"], "first_name": fields["first_name"]} for _, fields in rows[start:start + 250]]
         response = session.post(f"{base_url}/api/3/import/bulk_import", json={"contacts": contacts}, timeout=60)
         response.raise_for_status()
         accepted += response.json()["queued_contacts"]

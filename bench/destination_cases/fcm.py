@@ -20,18 +20,23 @@ def _message(i: int) -> dict:
             "data": {"sku": "A-1"}}
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each message's key and fields, as read from the warehouse."""
+    return [(f"p{i}", {"token": m["token"], **m["notification"], "data": m["data"]})
+            for i, m in enumerate(map(_message, range(count)))]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors import Operation, Record, create
 
-    records = [Record(f"p{i}", {"token": m["token"], **m["notification"], "data": m["data"]})
-               for i, m in enumerate(map(_message, range(count)))]
+    records = [Record(key, fields) for key, fields in rows]
     env = {"THROUGHLINE_FCM_SERVICE_ACCOUNT": json.dumps(_account(base_url)), "THROUGHLINE_FCM_BASE_URL": base_url,
            "THROUGHLINE_FCM_RATE_PER_SECOND": "100000"}
     with create("fcm", env) as fcm:
         return fcm.write(Operation.SEND_MESSAGES, records).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     import time
 
     import jwt
@@ -47,10 +52,13 @@ def bare(base_url: str, count: int) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     url = f"{base_url}/v1/projects/{account['project_id']}/messages:send"
 
-    def send(i: int) -> int:
-        response = session.post(url, json={"message": _message(i)}, headers=headers, timeout=60)
+    def send(row: tuple) -> int:
+        fields = row[1]
+        message = {"token": fields["token"], "notification": {"title": fields["title"], "body": fields["body"]},
+                   "data": fields["data"]}
+        response = session.post(url, json={"message": message}, headers=headers, timeout=60)
         response.raise_for_status()
         return 1
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        return sum(pool.map(send, range(count)))
+        return sum(pool.map(send, rows))

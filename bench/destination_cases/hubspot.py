@@ -12,10 +12,15 @@ def _token() -> str:
     return HubSpotServer().access_token
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each contact's key and fields, as read from the warehouse."""
+    return [(f"c{i}", {"email": f"person{i}@example.com", "first_name": "Grace"}) for i in range(count)]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors import Operation, Record, create
 
-    records = [Record(f"c{i}", {"email": f"person{i}@example.com", "first_name": "Grace"}) for i in range(count)]
+    records = [Record(key, fields) for key, fields in rows]
     # The published 100 requests per 10 s would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_HUBSPOT_ACCESS_TOKEN": _token(), "THROUGHLINE_HUBSPOT_BASE_URL": base_url,
            "THROUGHLINE_HUBSPOT_RATE_PER_SECOND": "100000"}
@@ -23,14 +28,14 @@ def ours(base_url: str, count: int) -> int:
         return hubspot.write(Operation.UPSERT_PROFILES, records).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {_token()}"
     accepted = 0
-    for start in range(0, count, 100):
-        inputs = [{"idProperty": "email", "id": f"person{i}@example.com", "objectWriteTraceId": f"c{i}",
-                   "properties": {"email": f"person{i}@example.com", "firstname": "Grace"}}
-                  for i in range(start, min(start + 100, count))]
+    for start in range(0, len(rows), 100):
+        inputs = [{"idProperty": "email", "id": fields["email"], "objectWriteTraceId": key,
+                   "properties": {"email": fields["email"], "firstname": fields["first_name"]}}
+                  for key, fields in rows[start:start + 100]]
         response = session.post(f"{base_url}/crm/v3/objects/contacts/batch/upsert", json={"inputs": inputs}, timeout=60)
         response.raise_for_status()
         accepted += len(response.json()["results"])

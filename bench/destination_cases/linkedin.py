@@ -14,11 +14,16 @@ def _token() -> str:
     return LinkedInServer().access_token
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each member's key and fields, as read from the warehouse."""
+    return [(f"l{i}", {"email": f"person{i}@example.com"}) for i in range(count)]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors import Operation, Record, create
     from connectors.vendor_servers.linkedin import DEMO_SEGMENT
 
-    records = [Record(f"l{i}", {"email": f"person{i}@example.com"}) for i in range(count)]
+    records = [Record(key, fields) for key, fields in rows]
     # The published 500 requests a minute would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_LINKEDIN_ACCESS_TOKEN": _token(), "THROUGHLINE_LINKEDIN_BASE_URL": base_url,
            "THROUGHLINE_LINKEDIN_RATE_PER_SECOND": "100000"}
@@ -26,16 +31,16 @@ def ours(base_url: str, count: int) -> int:
         return linkedin.write(Operation.ADD_AUDIENCE_MEMBERS, records, target=DEMO_SEGMENT).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     from connectors.vendor_servers.linkedin import DEMO_SEGMENT
 
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {_token()}", "LinkedIn-Version": "202611",
                             "X-Restli-Protocol-Version": "2.0.0", "X-RestLi-Method": "BATCH_CREATE"})
     accepted = 0
-    for start in range(0, count, 5_000):
+    for start in range(0, len(rows), 5_000):
         elements = [{"action": "ADD", "userIds": [{"idType": "SHA256_EMAIL", "idValue": hashlib.sha256(
-            f"person{i}@example.com".strip().lower().encode()).hexdigest()}]} for i in range(start, min(start + 5_000, count))]
+            fields["email"].strip().lower().encode()).hexdigest()}]} for _, fields in rows[start:start + 5_000]]
         response = session.post(f"{base_url}/rest/dmpSegments/{DEMO_SEGMENT}/users", json={"elements": elements}, timeout=60)
         response.raise_for_status()
         accepted += sum(1 for element in response.json()["elements"] if element["status"] == 201)

@@ -17,24 +17,29 @@ def _key() -> str:
     return MailchimpServer().api_key
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each member's key and fields, as read from the warehouse."""
+    return [(f"m{i}", {"email": f"person{i}@example.com", "first_name": "Grace", "status": "subscribed"})
+            for i in range(count)]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors import Operation, Record, create
 
-    records = [Record(f"m{i}", {"email": f"person{i}@example.com", "first_name": "Grace", "status": "subscribed"})
-               for i in range(count)]
+    records = [Record(key, fields) for key, fields in rows]
     env = {"THROUGHLINE_MAILCHIMP_API_KEY": _key(), "THROUGHLINE_MAILCHIMP_BASE_URL": base_url,
            "THROUGHLINE_MAILCHIMP_LIST_ID": _list()}
     with create("mailchimp", env) as mailchimp:
         return mailchimp.write(Operation.UPSERT_PROFILES, records).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     session = requests.Session()
     session.auth = ("bench", _key())
     accepted = 0
-    for start in range(0, count, 500):
-        members = [{"email_address": f"person{i}@example.com", "status": "subscribed", "merge_fields": {"FNAME": "Grace"}}
-                   for i in range(start, min(start + 500, count))]
+    for start in range(0, len(rows), 500):
+        members = [{"email_address": fields["email"], "status": fields["status"],
+                    "merge_fields": {"FNAME": fields["first_name"]}} for _, fields in rows[start:start + 500]]
         response = session.post(f"{base_url}/3.0/lists/{_list()}", json={"members": members, "update_existing": True},
                                 timeout=60)
         response.raise_for_status()

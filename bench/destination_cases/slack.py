@@ -16,10 +16,15 @@ def _token() -> str:
     return SlackServer().bot_token
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each alert's key and fields, as read from the warehouse."""
+    return [(f"a{i}", {"subject": "Sales-ready lead", "text": f"lead {i}"}) for i in range(count)]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors.vendor_servers.slack import DEMO_CHANNEL
 
-    records = [Record(f"a{i}", {"subject": "Sales-ready lead", "text": f"lead {i}"}) for i in range(count)]
+    records = [Record(key, fields) for key, fields in rows]
     # About one message a second per channel would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_SLACK_BOT_TOKEN": _token(), "THROUGHLINE_SLACK_CHANNEL": DEMO_CHANNEL,
            "THROUGHLINE_SLACK_API_URL": base_url + "/api", "THROUGHLINE_SLACK_RATE_PER_SECOND": "100000"}
@@ -27,14 +32,14 @@ def ours(base_url: str, count: int) -> int:
         return slack.write(Operation.SEND_MESSAGES, records).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     from connectors.vendor_servers.slack import DEMO_CHANNEL
 
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {_token()}"
     accepted = 0
-    for i in range(count):
+    for _, fields in rows:
         response = session.post(f"{base_url}/api/chat.postMessage", timeout=60,
-                                json={"channel": DEMO_CHANNEL, "text": f"*Sales-ready lead*\nlead {i}"})
+                                json={"channel": DEMO_CHANNEL, "text": f"*{fields['subject']}*\n{fields['text']}"})
         accepted += bool(response.json()["ok"])
     return accepted

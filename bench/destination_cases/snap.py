@@ -15,11 +15,16 @@ def _setup() -> tuple[str, str]:
     return SnapServer().access_token, DEMO_SEGMENT
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each member's key and fields, as read from the warehouse."""
+    return [(f"s{i}", {"email": f"Person{i}@example.com"}) for i in range(count)]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors import Operation, Record, create
 
     token, segment = _setup()
-    records = [Record(f"s{i}", {"email": f"Person{i}@example.com"}) for i in range(count)]
+    records = [Record(key, fields) for key, fields in rows]
     # The published 10 requests/s would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_SNAP_ACCESS_TOKEN": token, "THROUGHLINE_SNAP_BASE_URL": base_url,
            "THROUGHLINE_SNAP_RATE_PER_SECOND": "100000"}
@@ -27,14 +32,14 @@ def ours(base_url: str, count: int) -> int:
         return snap.write(Operation.ADD_AUDIENCE_MEMBERS, records, target=segment).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     token, segment = _setup()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     accepted = 0
-    for start in range(0, count, 100_000):
-        data = [[hashlib.sha256(f"Person{i}@example.com".strip().lower().encode()).hexdigest()]
-                for i in range(start, min(start + 100_000, count))]
+    for start in range(0, len(rows), 100_000):
+        data = [[hashlib.sha256(fields["email"].strip().lower().encode()).hexdigest()]
+                for _, fields in rows[start:start + 100_000]]
         body = {"users": [{"schema": ["EMAIL_SHA256"], "data": data}]}
         response = session.post(f"{base_url}/v1/segments/{segment}/users", json=body, timeout=120)
         response.raise_for_status()

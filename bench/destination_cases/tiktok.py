@@ -16,25 +16,30 @@ def _setup() -> tuple[str, str, str]:
     return TikTokServer().access_token, ADVERTISER_ID, DEMO_AUDIENCE
 
 
-def ours(base_url: str, count: int) -> int:
+def rows(count: int) -> list:
+    """What a sync hands over: each member's key and fields, as read from the warehouse."""
+    return [(f"t{i}", {"email": f"Person{i}@example.com"}) for i in range(count)]
+
+
+def ours(base_url: str, rows: list) -> int:
     from connectors import Operation, Record, create
 
     token, advertiser, audience = _setup()
-    records = [Record(f"t{i}", {"email": f"Person{i}@example.com"}) for i in range(count)]
+    records = [Record(key, fields) for key, fields in rows]
     env = {"THROUGHLINE_TIKTOK_ACCESS_TOKEN": token, "THROUGHLINE_TIKTOK_BASE_URL": base_url,
            "THROUGHLINE_TIKTOK_ADVERTISER_ID": advertiser}
     with create("tiktok", env) as tiktok:
         return tiktok.write(Operation.ADD_AUDIENCE_MEMBERS, records, target=audience).counts()["accepted"]
 
 
-def bare(base_url: str, count: int) -> int:
+def bare(base_url: str, rows: list) -> int:
     token, advertiser, audience = _setup()
     session = requests.Session()
     session.headers["Access-Token"] = token
     accepted = 0
-    for start in range(0, count, 100_000):
-        lines = [hashlib.sha256(f"Person{i}@example.com".strip().lower().encode()).hexdigest()
-                 for i in range(start, min(start + 100_000, count))]
+    for start in range(0, len(rows), 100_000):
+        lines = [hashlib.sha256(fields["email"].strip().lower().encode()).hexdigest()
+                 for _, fields in rows[start:start + 100_000]]
         content = "\n".join(lines).encode()
         form = {"advertiser_id": advertiser, "calculate_type": "EMAIL_SHA256",
                 "file_signature": hashlib.md5(content).hexdigest()}
