@@ -7,17 +7,15 @@ exits, every decision with its reason, and what the sync layer sent.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from orchestration.settings import DBT_PROJECT_DIR, warehouse_path
+from orchestration.dbt.runner import in_process_dbt
+from orchestration.settings import warehouse_path
 from orchestration.warehouse import MISSING_RELATION, Connection, target
 
 MAX_EVENTS = 60  # the most recent events shown; decisions and sends are always shown in full
@@ -101,11 +99,8 @@ def decided_as_of(now: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="throughline-explain-") as folder:
         copy = Path(folder) / "warehouse.duckdb"
         shutil.copy(warehouse_path(), copy)
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "dbt"), "run", "--quiet", "--select", "+journey_decisions",
-             "--vars", json.dumps({"now": now}), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(Path(folder) / "target")],
-            cwd=DBT_PROJECT_DIR, env={**os.environ, "THROUGHLINE_WAREHOUSE": str(copy)}, capture_output=True, text=True,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"rebuilding the journeys as of {now} failed:\n{result.stdout[-3000:]}")
+        result = in_process_dbt().invoke(["run", "--quiet", "--select", "+journey_decisions"], target_path=Path(folder) / "target",
+                                         env={"THROUGHLINE_WAREHOUSE": str(copy)}, variables={"now": now})
+        if not result.success:
+            raise RuntimeError(f"rebuilding the journeys as of {now} failed:\n{result.output[-3000:]}")
         yield copy

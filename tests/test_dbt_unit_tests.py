@@ -7,16 +7,10 @@ aliased subquery, which is invalid SQL where a model aliases the ref itself
 (`from {{ ref('x') }} as y`; dbt-labs/dbt-adapters#124)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
+from orchestration.dbt.runner import in_process_dbt
 from orchestration.phone_numbers import normalise_new_phone_numbers
-from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse import raw_layer
-
-DBT = str(Path(sys.executable).parent / "dbt")
 
 
 def test_every_dbt_unit_test_passes(engine, tmp_path, dbt_manifest):
@@ -24,10 +18,9 @@ def test_every_dbt_unit_test_passes(engine, tmp_path, dbt_manifest):
     # in the environment, for raw_layer() and dbt alike.
     with raw_layer() as con:
         normalise_new_phone_numbers(con)  # the phone step's table, as every tick has it
-    common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")]
     for command in (["seed"], ["run"], ["test", "--select", "test_type:unit"]):
-        result = subprocess.run([DBT, *command, *common], env=dict(os.environ), capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, f"dbt {' '.join(command)} on {engine}:\n{result.stdout[-4000:]}"
+        result = in_process_dbt().invoke(command, target_path=tmp_path / "target")
+        assert result.success, f"dbt {' '.join(command)} on {engine}:\n{result.output[-4000:]}"
 
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     ran = [r for r in results if not r["unique_id"].startswith("operation.")]  # the run-end hook is listed too

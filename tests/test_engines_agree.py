@@ -10,20 +10,16 @@ audience diff each sync would send.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from orchestration.dbt.runner import in_process_dbt
 from orchestration.demo_data.generator import generate
-from orchestration.settings import DBT_PROJECT_DIR
 from tests.engines import environment
 
-DBT = str(Path(sys.executable).parent / "dbt")
 NOW = "2026-03-01T09:00:00"
 
 # Columns stamped with the wall-clock time of the load or the build: they differ between
@@ -75,13 +71,7 @@ def build(env: dict[str, str], data: Path, target: Path) -> None:
         for path in expand_paths([data]):
             assert load_file(con, path).rows_rejected == 0
         normalise_new_phone_numbers(con)
-    result = subprocess.run(
-        [DBT, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target / "logs"), "--vars", json.dumps({"now": NOW})],
-        env={**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    in_process_dbt().invoke(["build"], target_path=target, env=env, variables={"now": NOW}).raise_on_failure()
 
 
 def normalise(value):

@@ -1,13 +1,11 @@
 """The checks over all history run nightly, not per tick: the tick's dbt assets leave them
 out, and the nightly job runs them and fails, naming the test, when one fails."""
 
-import os
-import subprocess
-
 import duckdb
 import pytest
 
-from tests.analytics.demo_warehouse import BIN, DBT_PROJECT_DIR, build_demo_warehouse
+from orchestration.dbt.runner import in_process_dbt
+from tests.analytics.demo_warehouse import build_demo_warehouse
 
 # Dagster's dbt runs share dbt_project/target (partial parse, last_run): one xdist worker runs them all.
 pytestmark = pytest.mark.xdist_group("dagster")
@@ -18,8 +16,8 @@ def built(tmp_path_factory, dbt_manifest):
     tmp = tmp_path_factory.mktemp("history")
     warehouse = build_demo_warehouse(tmp, customers=80, days=10, seed=3)
     # every staging view too, as a tick builds them (the analytics don't read them all)
-    subprocess.run([str(BIN / "dbt"), "run", "--select", "staging", "--profiles-dir", ".", "--target-path", str(tmp / "target")],
-                   cwd=DBT_PROJECT_DIR, env=os.environ | {"THROUGHLINE_WAREHOUSE": str(warehouse)}, check=True, capture_output=True)
+    in_process_dbt().invoke(["run", "--select", "staging"], target_path=tmp / "target",
+                            env={"THROUGHLINE_WAREHOUSE": str(warehouse)}).raise_on_failure()
     return warehouse
 
 

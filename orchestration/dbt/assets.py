@@ -3,13 +3,18 @@
 No `from __future__ import annotations` here: Dagster reads the config type at runtime.
 """
 
-import json
 import os
+import queue
 import shutil
-from typing import Any, Mapping
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
+from dagster_dbt.asset_utils import (DAGSTER_DBT_EXCLUDE_METADATA_KEY, DAGSTER_DBT_SELECT_METADATA_KEY,
+                                     get_manifest_and_translator_from_dbt_assets, get_subset_selection_for_context)
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from orchestration.dbt.project import throughline_dbt_project
 
@@ -46,33 +51,78 @@ class DbtBuildConfig(dg.Config):
     exclude=HISTORY_CHECKS,  # nightly, in orchestration/checks.py
     pool="warehouse",  # one writer at a time on the warehouse
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig):
     from orchestration.syncs.lock import warehouse_lock
 
     # Unit tests check the SQL, not the data: they run in the test suite
     # (tests/test_dbt_unit_tests.py), not on every tick.
-    args = ["build", "--exclude-resource-type", "unit_test"]
-    if config.now:
-        args += ["--vars", json.dumps({"now": config.now})]
+    args = ["build", "--exclude-resource-type", "unit_test", *selection_args(context)]
+    variables = {"now": config.now} if config.now else None
+    run_target = throughline_dbt_project.project_dir / throughline_dbt_project.target_path / f"run-{context.run_id}"
     with warehouse_lock():  # also across processes: a second tick waits instead of failing on the file
-        invocation = dbt.cli(args, context=context)
         try:
-            yield from with_journey_metadata(context, invocation.stream())
+            yield from with_journey_metadata(context, dbt_build_events(context, args, run_target, variables))
         finally:
-            keep_partial_parse(invocation.target_path)
-            keep_as_last_run(invocation.target_path)
+            keep_partial_parse(run_target)
+            keep_as_last_run(run_target)
+
+
+def selection_args(context: dg.AssetExecutionContext) -> list[str]:
+    """dbt's --select/--exclude for the assets this run materializes, as dagster-dbt computes them
+    (all of them, the history checks excluded, unless the run is a subset)."""
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    args, indirect_selection = get_subset_selection_for_context(
+        context=context, manifest=manifest, select=context.op.tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+        exclude=context.op.tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY), selector=None,
+        dagster_dbt_translator=translator, current_dbt_indirect_selection_env=None)
+    return args + (["--indirect-selection", indirect_selection] if indirect_selection else [])
+
+
+_DONE = object()
+
+
+def dbt_build_events(context: dg.AssetExecutionContext, args: list[str], run_target: Path,
+                     variables: Mapping[str, Any] | None) -> Iterator[Any]:
+    """dbt in this process (orchestration/dbt/runner.py), its results as Dagster events while it
+    runs: an Output per model, seed and snapshot, an AssetCheckResult per test, as dagster-dbt
+    makes them from the same structured events. dbt runs in a thread of its own so that each
+    result reaches Dagster (and the journey metadata) when dbt reports it."""
+    from orchestration.dbt.runner import in_process_dbt
+
+    manifest, translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    events: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["run"] = in_process_dbt().invoke(args, target_path=run_target, variables=variables, on_event=events.put)
+        except BaseException as error:  # re-raised in the step's own thread below
+            outcome["error"] = error
+        finally:
+            events.put(_DONE)
+
+    worker = threading.Thread(target=run, name="dbt", daemon=True)
+    worker.start()
+    while (event := events.get()) is not _DONE:
+        message = DbtCoreCliEventMessage(raw_event=event, event_history_metadata={})
+        yield from message.to_default_asset_events(manifest=manifest, dagster_dbt_translator=translator,
+                                                   context=context, target_path=run_target, project=project)
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    outcome["run"].raise_on_failure()
 
 
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
-def keep_partial_parse(run_target: Any) -> None:
-    """Make this invocation's parse the one the next starts from.
+def keep_partial_parse(run_target: Path) -> None:
+    """Make this invocation's parse the one the next tick's process starts from.
 
-    dagster-dbt gives each invocation a target folder of its own, seeded with the project's
+    Each tick's dbt has a target folder of its own, seeded with the project's
     target/partial_parse.msgpack. That one is `throughline prepare`'s, made with the profile
-    as it was then (another warehouse path, no memory limit...): dbt then re-parses the
-    whole project on every tick (~6 s, more on a busy machine). dbt checks the file against
+    as it was then (another warehouse path, no memory limit...): dbt would then parse the
+    whole project again on every tick (~6 s, more on a busy machine). dbt checks the file against
     the project, profile and vars itself, so a stale one only costs a re-parse."""
     fresh = run_target / PARTIAL_PARSE
     if not fresh.exists():
@@ -86,7 +136,7 @@ def keep_partial_parse(run_target: Any) -> None:
 LAST_RUN = "last_run"
 
 
-def keep_as_last_run(run_target: Any) -> None:
+def keep_as_last_run(run_target: Path) -> None:
     """Keep the invocation's artifacts (run_results.json, compiled SQL, dbt.log) as
     target/last_run, replacing the previous run's: one folder per tick (~10 MB) would
     otherwise pile up, a few GB a day on a 5-minute schedule. Called under the warehouse

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestration.dbt.runner import in_process_dbt
+
 ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT_DIR = ROOT / "dbt_project"
 BIN = Path(sys.executable).parent
 NOW = "2026-03-01 00:00:00"
 END = "2026-03-01"
@@ -29,7 +30,6 @@ def build_demo_warehouse(tmp: Path, *, customers: int, days: int, seed: int, pla
         "--end", END, "--out", str(tmp / "data"), *planted)
     run(str(BIN / "throughline"), "load", str(tmp / "data"))
     run(sys.executable, "-m", "orchestration.phone_numbers")
-    run(str(BIN / "dbt"), "build", "--profiles-dir", ".", "--target-path", str(tmp / "target"),
-        "--log-path", str(tmp / "logs"), "--select", "+analytics", "--indirect-selection", "cautious",
-        "--vars", f'{{now: "{NOW}"}}', cwd=DBT_PROJECT_DIR)
+    in_process_dbt().invoke(["build", "--select", "+analytics", "--indirect-selection", "cautious"], target_path=tmp / "target",
+                            env={"THROUGHLINE_WAREHOUSE": str(path)}, variables={"now": NOW}).raise_on_failure()
     return path

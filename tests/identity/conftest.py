@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from orchestration.dbt.runner import DbtRun, in_process_dbt
 from tests.engines import environment, selected
 
 ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = ROOT / "dbt_project"
-DBT = Path(sys.executable).parent / "dbt"
 NOW = "2026-03-01T00:00:00"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -116,28 +113,26 @@ def load(warehouse: Path, *paths: Path) -> None:
 
 
 class Dbt:
+    """dbt in this process (orchestration/dbt/runner.py), into the session's target folder."""
+
     def __init__(self, target: Path):
         self.target = target
 
     def run(self, warehouse: Path, command: str, select: str | None = None, *, full_refresh: bool = False,
-            variables: dict | None = None) -> subprocess.CompletedProcess:
+            variables: dict | None = None) -> DbtRun:
         """dbt `command` on `warehouse`, whatever its outcome (a test of bad input expects a failure)."""
-        args = [str(DBT), command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                "--target-path", str(self.target), "--log-path", str(self.target / "logs"),
-                "--vars", json.dumps({"now": NOW, **(variables or {})})]
+        args = [command]
         if select:
             # cautious: a test that also reads an unselected model (relationships) is left out
             args += ["--select", *select.split(), "--indirect-selection", "cautious"]
         if full_refresh:
             args.append("--full-refresh")
-        env = {**os.environ, **selected(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+        return in_process_dbt().invoke(args, target_path=self.target, env=selected(warehouse),
+                                       variables={"now": NOW, **(variables or {})})
 
     def build(self, warehouse: Path, select: str = IDENTITY_MARTS, *, full_refresh: bool = False,
               variables: dict | None = None) -> str:
-        result = self.run(warehouse, "build", select, full_refresh=full_refresh, variables=variables)
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-        return result.stdout
+        return self.run(warehouse, "build", select, full_refresh=full_refresh, variables=variables).raise_on_failure().output
 
 
 @pytest.fixture(scope="session")

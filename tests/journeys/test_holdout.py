@@ -1,14 +1,11 @@
 """Holdout arms: a stable hash of journey and customer, the same on every run and engine."""
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.dbt.runner import in_process_dbt
 
 CUSTOMERS = 100_000
 HOLDOUT_PERCENT = 10
@@ -21,14 +18,11 @@ def compiled_bucket_sql(tmp_path: Path, numbers: str = f"range({CUSTOMERS})", en
         "select i, {{ stable_bucket(\"'abandoned_cart:cus_' || cast(i as varchar)\", 10000) }} as bucket "
         f"from {numbers} as t(i)"
     )
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--inline", inline,
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "THROUGHLINE_TARGET": "duckdb", "THROUGHLINE_WAREHOUSE": str(tmp_path / "w.duckdb"), **(env or {})},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.strip().splitlines()[-1]
+    result = in_process_dbt().invoke(
+        ["compile", "--inline", inline], target_path=tmp_path / "target",
+        env={"THROUGHLINE_TARGET": "duckdb", "THROUGHLINE_WAREHOUSE": str(tmp_path / "w.duckdb"), **(env or {})},
+    ).raise_on_failure()
+    return result.result.results[0].node.compiled_code.strip()
 
 
 def python_bucket(customer_id: str) -> int:

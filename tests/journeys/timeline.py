@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from orchestration.dbt.runner import in_process_dbt
 from orchestration.ingest.loader import load_file
 from orchestration.phone_numbers import normalise_new_phone_numbers
-from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse import connect, raw_layer
 from tests.engines import environment
-
-DBT = str(Path(sys.executable).parent / "dbt")
 
 
 def iso(at: datetime) -> str:
@@ -89,7 +84,6 @@ class JourneyWarehouse:
         self.target = tmp / "dbt_target"
         # DuckDB in this folder unless `engine_env` names another warehouse.
         self.engine_env = engine_env or {"THROUGHLINE_TARGET": "duckdb", "THROUGHLINE_WAREHOUSE": str(self.path)}
-        self.env = {**os.environ, **self.engine_env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         self.tmp = tmp
         self.load(timeline)
         self._dbt("seed")
@@ -101,13 +95,9 @@ class JourneyWarehouse:
             normalise_new_phone_numbers(con)
 
     def _dbt(self, *args: str, now: datetime | None = None) -> None:
-        # `now` goes in THROUGHLINE_NOW, not --vars: new vars make dbt re-parse the project (macros/now.sql).
-        env = {**self.env, "THROUGHLINE_NOW": now.strftime("%Y-%m-%d %H:%M:%S")} if now else self.env
-        result = subprocess.run(
-            [DBT, *args, "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(self.target)],
-            cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
-        )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        # `now` goes in THROUGHLINE_NOW, not --vars: new vars make dbt parse the project again (macros/now.sql).
+        env = {**self.engine_env, "THROUGHLINE_NOW": now.strftime("%Y-%m-%d %H:%M:%S")} if now else self.engine_env
+        in_process_dbt().invoke(args, target_path=self.target, env=env).raise_on_failure()
 
     def _insert(self, table: str, row: dict) -> None:
         with environment(self.engine_env), raw_layer() as con:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.identity import conftest as identity
 from tests.engines import environment, selected
-from tests.identity.conftest import DBT, DBT_PROJECT_DIR, NOW, ROOT, query, warehouse  # noqa: F401  (the fixture too)
+from orchestration.dbt.runner import DbtRun
+from tests.identity.conftest import DBT_PROJECT_DIR, NOW, ROOT, query, warehouse  # noqa: F401  (the fixture too)
 
 ALL_SOURCES = {"shopify_enabled": True, "stripe_enabled": True, "hubspot_enabled": True}
 
@@ -19,7 +19,7 @@ class Dbt(identity.Dbt):
     """dbt with the three sources switched on (a test may switch one off)."""
 
     def run(self, warehouse: Path, command: str, select: str | None = None, variables: dict | None = None,
-            **options) -> subprocess.CompletedProcess:
+            **options) -> DbtRun:
         return super().run(warehouse, command, select, variables={**ALL_SOURCES, **(variables or {})}, **options)
 
     def build(self, warehouse: Path, select: str, variables: dict | None = None) -> str:

@@ -9,13 +9,13 @@ contacts are compared with a pandas computation over the same tables.
 
 from __future__ import annotations
 
-import subprocess
 from decimal import Decimal
 
 import pandas as pd
 import pytest
 
-from tests.sources.conftest import DBT, DBT_PROJECT_DIR, Dbt, load_segment_calls, query
+from orchestration.dbt.runner import in_process_dbt
+from tests.sources.conftest import Dbt, load_segment_calls, query
 from tests.sources.landing import TABLES, fixtures, land
 
 MODELS = "+fct_orders +fct_subscriptions +fct_payments +source_rejects +customer_identifiers +source_revenue"
@@ -231,24 +231,21 @@ def test_a_missing_column_fails_the_build_naming_it(warehouse, tmp_path, dbt: Db
     tables["shopify"]["order"] = tables["shopify"]["order"].drop(columns=["total_price"])
     land_all(warehouse, tmp_path, tables)
     result = dbt.run(warehouse, "build", MODELS, {"shopify_enabled": True, "stripe_enabled": True, "hubspot_enabled": True})
-    assert result.returncode != 0
-    assert "total_price" in result.stdout and "stg_shopify__orders" in result.stdout
+    assert not result.success
+    assert "total_price" in result.output and "stg_shopify__orders" in result.output
 
 
 def test_a_source_switched_off_builds_nothing(tmp_path):
     """Off by default: none of a source's models or tables is in the project, so a tick
     neither builds nor reads it. (That the models downstream are unchanged with every
     source off is what the rest of the suite proves.)"""
-    def listed(variables: str) -> set[str]:
-        result = subprocess.run([str(DBT), "ls", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-                                 str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / variables[:7]), "--vars", variables,
-                                 "--resource-type", "model", "--resource-type", "source", "--output", "name"],
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout[-3000:]
-        return {line for line in result.stdout.splitlines() if line and not line[0].isdigit()}
+    def listed(variables: dict) -> set[str]:
+        result = in_process_dbt().invoke(["ls", "--resource-type", "model", "--resource-type", "source", "--output", "name"],
+                                         target_path=tmp_path / "target", variables=variables).raise_on_failure()
+        return set(result.result)
 
-    off = listed("{}")
-    on = listed('{"stripe_enabled": true}')
+    off = listed({})
+    on = listed({"stripe_enabled": True})
     stripe_models = {"stg_stripe__charges", "int_profiles__subscription_items", "fct_subscriptions", "source_rejects",
                      "int_identity__source_records"}
     assert stripe_models <= on

@@ -58,7 +58,7 @@ def test_two_ticks_at_once_then_preview_and_syncs(engine, local, tmp_path, monke
     target = throughline_dbt_project.project_dir / "target"
     assert "Unable to do partial parsing" not in (target / "last_run" / "dbt.log").read_text()
     # Each invocation's own folder became target/last_run: none is left behind.
-    assert not list(target.glob("dbt_models-*")), "a tick's dbt folder was left in target/"
+    assert not list(target.glob("run-*")), "a tick's dbt folder was left in target/"
 
     with raw_layer() as con:
         ledger = dict(con.execute("select action_id, status from staging.stg_throughline__delivery_ledger").fetchall())
