@@ -118,7 +118,10 @@ class MailchimpDestination(Destination):
             return map_bounded(lambda r: self._tag(list_id, name, "inactive", r, result), records, self.concurrency)
         mode = ("unsubscribe" if operation is Operation.REMOVE_AUDIENCE_MEMBERS
                 else "ensure" if operation is Operation.ADD_AUDIENCE_MEMBERS and kind else "upsert")
-        outcome = {a.key: a for a in settle(records, lambda: self._subscribe(list_id, records, mode, result))}
+        subscribed = settle(records, lambda: self._subscribe(list_id, records, mode, result))
+        if operation is not Operation.ADD_AUDIENCE_MEMBERS or not kind:
+            return subscribed  # the batch subscribe was the whole operation
+        outcome = {a.key: a for a in subscribed}
         ready = [r for r in records if outcome[r.key].status is RecordStatus.ACCEPTED]
         if operation is Operation.ADD_AUDIENCE_MEMBERS and ready and kind == "segments":
             outcome.update({a.key: a for a in settle(
@@ -141,12 +144,15 @@ class MailchimpDestination(Destination):
     def _status(self, record: Record, mode: str) -> str | None:
         return "unsubscribed" if mode == "unsubscribe" else str(record.get("status", self.status or "")) or None
 
-    def _member(self, record: Record, fields: frozenset[str], status: str) -> dict[str, Any]:
+    @staticmethod
+    def _member(record: Record, fields: frozenset[str], named: list[tuple[str, str]], status: str) -> dict[str, Any]:
+        """``named``: the (field, merge tag) pairs of ``_FIELDS`` whose tag the audience has."""
         values = record.fields  # once per record of every sync: plain dict reads
-        merge = {k.upper(): v for k, v in dict(values.get("properties") or {}).items() if k.upper() in fields}
-        for name, tag in _FIELDS.items():
-            if (value := values.get(name)) and tag in fields:
-                merge[tag] = str(value)
+        properties = values.get("properties")
+        merge = {k.upper(): v for k, v in dict(properties).items() if k.upper() in fields} if properties else {}
+        for name, tag in named:
+            if value := values.get(name):
+                merge[tag] = value if type(value) is str else str(value)
         member: dict[str, Any] = {"email_address": str(values.get("email")).strip(), "status": status}
         if merge:
             member["merge_fields"] = merge
@@ -171,7 +177,8 @@ class MailchimpDestination(Destination):
                 sent.append((index, record, status))
         if sent:
             fields = frozenset() if mode == "unsubscribe" else self._fields(list_id, tally)
-            members = [self._member(record, fields, status) for _, record, status in sent]
+            named = [(name, tag) for name, tag in _FIELDS.items() if tag in fields]
+            members = [self._member(record, fields, named, status) for _, record, status in sent]
             response = self.client.request("POST", f"/3.0/lists/{list_id}",
                                            json={"members": members, "update_existing": mode != "ensure"}, tally=tally)
             if response.status_code >= 400:
@@ -190,7 +197,7 @@ class MailchimpDestination(Destination):
                     error = failed[email]
                     outcome[index] = RecordResult.rejected(record.key, str(error.get("error")), error.get("error_code"))
                 elif email in done:
-                    outcome[index] = RecordResult(record.key, accepted, vendor_id=done[email])
+                    outcome[index] = RecordResult(record.key, accepted, None, None, done[email])
                 else:
                     outcome[index] = RecordResult.retryable(record.key, "not in Mailchimp's batch answer")
         return [outcome[index] for index in range(len(records))]

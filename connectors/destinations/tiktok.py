@@ -118,7 +118,8 @@ class TikTokCustomAudienceDestination(Destination):
         return (self._hash(batch) for batch in chunked(records, MAX_LINES))
 
     def _hash(self, records: Sequence[Record]) -> HashedFile:
-        column = [record.fields.get(self.fields[0]) for record in records]
+        first = self.fields[0]
+        column = [record.fields.get(first) for record in records]
         for alternative in self.fields[1:]:
             column = [value or record.fields.get(alternative) for value, record in zip(column, records)]
         digests, hashed, problems = hash_column(self.fields[0], column, Platform.TIKTOK, self.default_region)
@@ -133,7 +134,7 @@ class TikTokCustomAudienceDestination(Destination):
     def write_batch(self, operation: Operation, records: Sequence[Record], target: str | None,
                     result: WriteResult) -> list[RecordResult]:
         batch = records if isinstance(records, HashedFile) else self._hash(records)
-        sent = [r for i, r in enumerate(batch) if i not in batch.rejected] if batch.rejected else list(batch)
+        sent = [r for i, r in enumerate(batch) if i not in batch.rejected] if batch.rejected else batch
         if not sent:
             return [batch.rejected[i] for i in range(len(batch))]
         action = "APPEND" if operation is Operation.ADD_AUDIENCE_MEMBERS else "REMOVE"

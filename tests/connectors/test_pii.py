@@ -235,7 +235,9 @@ def test_snap_and_tiktok_warehouse_shortcuts_hash_as_the_python_rules_do(platfor
 
 COLUMN = ["Person@Example.com", " Mixed.Case+tag@Gmail.com ", "in ner@example.com", "tab\tin@example.com",
           "Valéry@exämple.com", "no-at-sign", "trailing@", "@example.com", "a@nodot", None, "", 42,
-          "62A14E44F765419D10FEA99367361A727C12365E2520F32218D505ED9AA0F62F", "x@y.z"]
+          "62A14E44F765419D10FEA99367361A727C12365E2520F32218D505ED9AA0F62F", "x@y.z",
+          # the last "@" splits an address; ASCII whitespace inside it includes control characters
+          "a@b@c.d", "dot.in@local", "x@.", "   ", "vertical\x0btab@example.com", "unit\x1fsep@example.com"]
 
 
 @pytest.mark.parametrize("platform", list(Platform))
@@ -253,6 +255,14 @@ def test_a_column_hashes_as_each_value_does(platform):
     assert problems == refused
     assert indexes == sorted(indexes) and not set(indexes) & set(problems)
     assert len(expected) >= 6 and len(refused) >= 3  # both paths were taken
+
+
+@pytest.mark.parametrize("platform", list(Platform))
+def test_a_column_of_clean_addresses_hashes_every_one(platform):
+    column = [f"Person{i}@Example.com" for i in range(50)]
+    digests, indexes, problems = hash_column("email", column, platform)
+    assert digests == [hash_identifier("email", value, platform) for value in column]
+    assert indexes == list(range(50)) and problems == {}
 
 
 def test_a_column_of_phones_goes_through_the_phone_rule():
