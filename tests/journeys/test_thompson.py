@@ -207,6 +207,7 @@ def send(warehouse: JourneyWarehouse, tick: int) -> dict[str, int]:
     sent (the ledger says so) and some subscribe again an hour later, by variant. Returns
     how many of the due messages went out with each variant."""
     at = T0 + days(tick)
+    assert warehouse.render_messages() == []  # both templates render for every due message
     due = warehouse.query(
         "select action_id, customer_id, variant, destination, channel from journeys.journey_actions_due where journey = ? and step_id = ?",
         [JOURNEY, STEP],
