@@ -76,6 +76,20 @@ def test_a_bad_thompson_declaration_names_the_field_and_the_fix(change, field, f
     assert fix in error.value.fix, str(error.value)
 
 
+def test_fixed_weights_and_thompson_compile_to_their_own_assignment():
+    from orchestration.journeys.compiler import render_journey
+    from orchestration.journeys.policies import DEFAULTS
+
+    weighted = parse(GOOD.replace("    strategy: thompson\n    floor: 0.1\n", "").replace("story}", "story, weight: 1}")
+                     .replace("numbers}", "numbers, weight: 3}"))
+    sql = render_journey(weighted, DEFAULTS, CATALOG)
+    bucket = "{{ stable_bucket(\"'leads:case_study:' || t.customer_id\", 4) }}"
+    assert f"case when {bucket} < 1 then 'story' when {bucket} < 4 then 'numbers' end as variant_case_study" in sql
+    assert "variant_shares" not in sql
+    adaptive = render_journey(parse(GOOD), DEFAULTS, CATALOG)
+    assert "ref('variant_shares')" in adaptive and "when t.arm = 'control' then null" in adaptive
+
+
 def test_a_strategy_without_variants_is_an_error():
     text = GOOD.replace("    variants:\n      - {name: story, template: story}\n      - {name: numbers, template: numbers}\n", "")
     text = text.replace("destination: sendgrid}", "template: story, destination: sendgrid}").replace("    floor: 0.1\n", "")
