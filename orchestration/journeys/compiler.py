@@ -148,16 +148,84 @@ def _timeline(journey: Journey, policies: Policies, catalog: Catalog, events: se
 
 
 def _variant_sql(journey: Journey, step: Step) -> dict:
+    none = {"variant_sql": "cast(null as {{ dbt.type_string() }})", "variant_note_sql": "cast(null as {{ dbt.type_string() }})",
+            "variant_joins": "", "shares_cte": None, "variant_note": ""}
     if not step.variants:
-        return {"variant_sql": "cast(null as {{ dbt.type_string() }})", "template_sql": _quote(step.send.template)}
-    total = sum(v.weight for v in step.variants)
-    bucket = "{{ stable_bucket(\"'" + f"{journey.name}:{step.id}:" + "' || t.customer_id\", " + str(total) + ") }}"
-    cases, upper = [], 0
-    for variant in step.variants:
-        upper += variant.weight
-        cases.append(f"when {bucket} < {upper} then {_quote(variant.name)}")
+        return {**none, "template_sql": _quote(step.send.template)}
     templates = " ".join(f"when {_quote(v.name)} then {_quote(v.template)}" for v in step.variants)
-    return {"variant_sql": "case " + " ".join(cases) + " end", "template_sql": f"case t.variant_{step.id} {templates} end"}
+    template_sql = f"case t.variant_{step.id} {templates} end"
+    if step.strategy == "weights":
+        return {**none, "variant_sql": _weighted_case(journey, step, [(v.name, v.weight) for v in step.variants]), "template_sql": template_sql}
+    return {**_thompson_sql(journey, step), "template_sql": template_sql}
+
+
+def _bucket(journey: Journey, step: Step, buckets: int) -> str:
+    """The customer's stable bucket for this step: the same on every run and engine."""
+    return "{{ stable_bucket(\"'" + f"{journey.name}:{step.id}:" + "' || t.customer_id\", " + str(buckets) + ") }}"
+
+
+def _weighted_case(journey: Journey, step: Step, weights: list[tuple[str, int]]) -> str:
+    """The variant whose slice of the buckets holds the customer's."""
+    bucket = _bucket(journey, step, sum(weight for _, weight in weights))
+    cases, upper = [], 0
+    for name, weight in weights:
+        upper += weight
+        cases.append(f"when {bucket} < {upper} then {_quote(name)}")
+    return "case " + " ".join(cases) + " end"
+
+
+def _thompson_sql(journey: Journey, step: Step) -> dict:
+    """A Thompson-sampled step: the customer's stable bucket against this tick's shares
+    (journeys.variant_shares); a message the ledger has seen keeps the variant it went
+    out with; the holdout gets none, so it never counts for a variant."""
+    sid = step.id
+    bucket = _bucket(journey, step, 10000)
+    evidence = " || ', ' || ".join(
+        f"{_quote(v.name + ' ')} || cast(max(case when variant = {_quote(v.name)} then successes end) as {{{{ dbt.type_string() }}}})"
+        f" || '/' || cast(max(case when variant = {_quote(v.name)} then trials end) as {{{{ dbt.type_string() }}}})"
+        for v in step.variants
+    )
+    percent = "cast(cast(round({} * 100) as {{{{ dbt.type_int() }}}}) as {{{{ dbt.type_string() }}}}) || '%'"
+    shares_cte = f"""shares_{sid} as (
+    -- {sid}: the shares of the latest tick recorded by now (variant_shares runs first,
+    -- for this very `now`), each variant a slice of the 10,000 buckets
+    select variant, successes, trials, share, p_best, floor_share, lower_bucket,
+        case when variant_order = max(variant_order) over () then 10000 else upper_bucket end as upper_bucket
+    from (
+        select shares.*, coalesce(lag(upper_bucket) over (order by variant_order), 0) as lower_bucket
+        from (
+            select shares.*,
+                cast(round(sum(share) over (order by variant_order rows between unbounded preceding and current row) * 10000) as {{{{ dbt.type_int() }}}}) as upper_bucket
+            from {{{{ ref('variant_shares') }}}} as shares
+            where journey = {_quote(journey.name)} and step_id = {_quote(sid)}
+              and as_of = (
+                  select max(as_of) from {{{{ ref('variant_shares') }}}}
+                  where journey = {_quote(journey.name)} and step_id = {_quote(sid)} and as_of <= {{{{ now }}}}
+              )
+        ) as shares
+    ) as sliced
+),
+
+evidence_{sid} as (
+    select {evidence} as converted
+    from shares_{sid}
+),
+"""
+    equal_split = _weighted_case(journey, step, [(v.name, 1) for v in step.variants])
+    kept = ("{% if is_incremental() %}\n            when ledger.status is not null and previous_" + sid + ".variant is not null"
+            " then previous_" + sid + ".variant{% endif %}")
+    variant_sql = (f"case\n            when t.arm = 'control' then null{kept}\n"
+                   f"            else coalesce(share_{sid}.variant, {equal_split})\n        end")
+    note = (f"case\n            when t.arm = 'control' or ledger.status is not null then null\n"
+            f"            when share_{sid}.variant is null then 'Variant ' || {equal_split} || ': an equal split, no shares recorded yet.'\n"
+            f"            else 'Variant ' || share_{sid}.variant || ' at a share of ' || {percent.format(f'share_{sid}.share')}"
+            f" || ' = floor ' || {percent.format(f'share_{sid}.floor_share')} || ' + the rest by P(best) ' || {percent.format(f'share_{sid}.p_best')}"
+            f" || ', from conversions ' || (select converted from evidence_{sid}) || '.'\n        end")
+    joins = (f"\n    left join shares_{sid} as share_{sid}\n        on {bucket} >= share_{sid}.lower_bucket and {bucket} < share_{sid}.upper_bucket"
+             "{% if is_incremental() %}\n    left join (select action_id, variant from {{ this }} where row_kind = 'action' and step_id = "
+             + _quote(sid) + ") as previous_" + sid + "\n        on previous_" + sid + ".action_id = t.action_" + sid + "{% endif %}")
+    return {"variant_sql": variant_sql, "variant_note_sql": note, "variant_joins": joins, "shares_cte": shares_cte,
+            "variant_note": f" || coalesce(' ' || t.variant_note_{sid}, '')"}
 
 
 def _recent_lookback_seconds(journey: Journey) -> int:
@@ -256,6 +324,57 @@ def render_journey_catalog(journeys: list[Journey]) -> str:
     )
 
 
+def render_variant_shares(journeys: list[Journey]) -> str:
+    """journeys.variant_shares: per tick (`as_of`), the share of each variant of every
+    Thompson-sampled step, from the outcomes its journey had decided by its last run."""
+    counts = []
+    for journey in journeys:
+        for step in journey.send_steps():
+            if step.strategy != "thompson":
+                continue
+            variants = "\n        union all\n        ".join(
+                f"select {_quote(v.name)} as variant, {i} as variant_order" for i, v in enumerate(step.variants, start=1))
+            counts.append(f"""    -- {journey.name}, step {step.id}: floor {step.floor:g}
+    select
+        {_quote(journey.name)} as journey,
+        {_quote(step.id)} as step_id,
+        variants.variant,
+        variants.variant_order,
+        {step.floor!r} as floor_share,
+        coalesce(outcomes.successes, 0) as successes,
+        coalesce(outcomes.trials, 0) as trials
+    from (
+        {variants}
+    ) as variants
+    left join ({{{{ thompson_outcomes({_quote(journey.model_name)}, {_quote(step.id)}) }}}}) as outcomes
+        on outcomes.variant = variants.variant""")
+    if not counts:
+        counts.append("""    -- no journey has a step with strategy: thompson
+    select
+        cast(null as {{ dbt.type_string() }}) as journey,
+        cast(null as {{ dbt.type_string() }}) as step_id,
+        cast(null as {{ dbt.type_string() }}) as variant,
+        0 as variant_order,
+        0.0 as floor_share,
+        0 as successes,
+        0 as trials
+    where 1 = 0""")
+    return (
+        "{{ config(materialized='incremental', full_refresh=false, on_schema_change='append_new_columns', tags=['journey'],\n"
+        "          meta={'dagster_group': 'journeys'}) }}\n"
+        "{%- set now = throughline_now() %}\n\n"
+        "-- The shares of the Thompson-sampled variants at each tick, generated by `throughline prepare`\n"
+        "-- from dbt_project/journeys/ (docs/journeys.md, \"Adaptive variants\"). A record, like the\n"
+        "-- ledger: a tick's shares are computed once, the first time a run has that `now`, and\n"
+        "-- --full-refresh keeps them, so a tick decided again (or explained) uses the same shares.\n"
+        "with counts as (\n"
+        + "\n\n    union all\n\n".join(counts)
+        + "\n),\n\nshares as (\n    {{ thompson_shares('counts') }}\n)\n\n"
+        "select\n    shares.*,\n    {{ now }} as as_of,\n    {{ run_started_timestamp() }} as computed_at\nfrom shares\n"
+        "{% if is_incremental() %}\nwhere not exists (select 1 from {{ this }} as recorded where recorded.as_of = {{ now }})\n{% endif %}\n"
+    )
+
+
 def load_catalog() -> Catalog:
     segments = {p.stem for p in SEGMENTS_DIR.glob("*.sql")}
     if RFM_SEGMENTS.exists():
@@ -283,6 +402,7 @@ def compile_project(out_dir: Path = GENERATED_DIR) -> list[Path]:
     files["journey_candidates.sql"] = render_candidates(journeys)
     files["journey_frequency_caps.sql"] = render_caps(project_policies)
     files["journey_collision_groups.sql"] = render_journey_catalog(journeys)
+    files["variant_shares.sql"] = render_variant_shares(journeys)
     for stale in out_dir.glob("*.sql"):
         if stale.name not in files:
             stale.unlink()

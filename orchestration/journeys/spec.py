@@ -43,6 +43,10 @@ TEMPLATE_PARTS = {
 }
 
 RE_ENTRY = ("never", "after_exit", "cooldown")
+# How a step's variants share its customers: fixed weights, or Thompson sampling (shares
+# follow the probability that each variant converts best, docs/journeys.md).
+VARIANT_STRATEGIES = ("weights", "thompson")
+DEFAULT_VARIANT_FLOOR = 0.05
 ON_TIMEOUT = ("continue", "exit")
 DURATION = re.compile(r"^\s*(\d+)\s*(minute|hour|day|week)s?\s*$")
 DURATION_UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
@@ -100,7 +104,7 @@ class Channel:
 @dataclass(frozen=True)
 class Variant:
     name: str
-    weight: int
+    weight: int  # relative, under strategy weights; 0 under thompson
     template: str
 
 
@@ -116,6 +120,8 @@ class Step:
     send: Channel | None = None
     fallback: Channel | None = None
     variants: tuple[Variant, ...] = ()
+    strategy: str = "weights"  # how the variants share customers: VARIANT_STRATEGIES
+    floor: float = 0.0  # under thompson, the share each variant keeps whatever the outcomes
     offer: str | None = None
     condition: str | None = None  # a send's own `if:`, or a branch's condition (SQL)
 
@@ -294,7 +300,8 @@ def _steps(r: _Reader, value: Any, path: str, conditions: tuple[str, ...], seen:
         here = f"{path}[{i}]"
         if not isinstance(raw, dict):
             r.fail(here, "a step must be a mapping", "e.g. '- wait: 1 hour' or '- id: reminder\\n  send: {...}'")
-        kinds = [k for k in ("wait", "wait_until", "send", "branch", "variants") if k in raw]
+        # `variants` goes with a send (its templates); alone it is still a send step.
+        kinds = [k for k in ("wait", "wait_until", "send", "branch") if k in raw] or (["variants"] if "variants" in raw else [])
         if len(kinds) != 1:
             r.fail(here, f"a step needs one kind, found {', '.join(kinds) or 'none'}",
                    "give each step exactly one of wait, wait_until, send, variants, branch (one step per action)")
@@ -330,15 +337,19 @@ def _steps(r: _Reader, value: Any, path: str, conditions: tuple[str, ...], seen:
             if spec.get("else"):
                 steps += _steps(r, spec["else"], f"{here}.branch.else", conditions + (f"branch_{step_id}_else",), seen)
         else:
-            allowed = {"id", "if", "send", "fallback", "offer", "variants"}
+            allowed = {"id", "if", "send", "fallback", "offer", "variants", "strategy", "floor"}
             r.mapping(raw, here, allowed)
             send_spec = raw.get("send")
             variants: tuple[Variant, ...] = ()
+            strategy, floor = _variant_strategy(r, raw, here)
             if kind == "variants":
                 if "send" not in raw:
                     r.fail(f"{here}.send", "variants need a send (channel and destination)", "add 'send: {channel: email, destination: sendgrid}'")
             if "variants" in raw:
-                variants = _variants(r, raw["variants"], f"{here}.variants", send_spec)
+                variants = _variants(r, raw["variants"], f"{here}.variants", send_spec, strategy)
+                if strategy == "thompson" and floor * len(variants) > 1:
+                    r.fail(f"{here}.floor", f"a floor of {floor} for each of {len(variants)} variants adds up to more than 1",
+                           f"use a floor of at most {1 / len(variants):.3g} (1 / the number of variants), e.g. 0.05")
                 send_spec = {**send_spec, "template": variants[0].template}
             send = r.channel(send_spec, f"{here}.send")
             fallback = r.channel(raw["fallback"], f"{here}.fallback") if raw.get("fallback") else None
@@ -347,23 +358,48 @@ def _steps(r: _Reader, value: Any, path: str, conditions: tuple[str, ...], seen:
             offer = raw.get("offer")
             if offer is not None and (not isinstance(offer, str) or not IDENTIFIER.match(offer)):
                 r.fail(f"{here}.offer", f"'{offer}' is not a valid offer key", "use lower-case letters, digits and _")
-            steps.append(Step(step_id, "send", conditions, send=send, fallback=fallback, variants=variants, offer=offer,
+            steps.append(Step(step_id, "send", conditions, send=send, fallback=fallback, variants=variants,
+                              strategy=strategy, floor=floor, offer=offer,
                               condition=r.sql(raw.get("if"), f"{here}.if")))
     return steps
 
 
-def _variants(r: _Reader, value: Any, path: str, send_spec: Any) -> tuple[Variant, ...]:
+def _variant_strategy(r: _Reader, raw: dict, here: str) -> tuple[str, float]:
+    """A send step's `strategy` and `floor` (only for thompson), validated."""
+    strategy = raw.get("strategy", "weights")
+    if "strategy" in raw and "variants" not in raw:
+        r.fail(f"{here}.strategy", "a strategy needs variants to share customers between", "add 'variants:' or remove 'strategy:'")
+    if strategy not in VARIANT_STRATEGIES:
+        r.fail(f"{here}.strategy", f"unknown strategy '{strategy}'", f"use one of: {', '.join(VARIANT_STRATEGIES)}")
+    if strategy != "thompson":
+        if "floor" in raw:
+            r.fail(f"{here}.floor", "a floor only applies to strategy: thompson", "remove 'floor:' or add 'strategy: thompson'")
+        return strategy, 0.0
+    floor = raw.get("floor", DEFAULT_VARIANT_FLOOR)
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor < 1:
+        r.fail(f"{here}.floor", f"'{floor}' is not a share from 0 up to (not including) 1",
+               "the share each variant keeps whatever the outcomes, e.g. floor: 0.05")
+    return strategy, float(floor)
+
+
+def _variants(r: _Reader, value: Any, path: str, send_spec: Any, strategy: str) -> tuple[Variant, ...]:
+    weighted = strategy == "weights"
     if not isinstance(value, list) or len(value) < 2:
-        r.fail(path, "needs at least two variants", "list variants with name, weight and template")
+        r.fail(path, "needs at least two variants", "list variants with name, " + ("weight and " if weighted else "") + "template")
     channel = send_spec.get("channel") if isinstance(send_spec, dict) else None
     variants = []
     for i, raw in enumerate(value):
-        spec = r.mapping(raw, f"{path}[{i}]", {"name", "weight", "template"}, {"name", "weight", "template"})
-        if not isinstance(spec["weight"], int) or spec["weight"] <= 0:
-            r.fail(f"{path}[{i}].weight", f"'{spec['weight']}' is not a positive whole number", "weights are relative, e.g. 50 and 50")
+        if weighted:
+            spec = r.mapping(raw, f"{path}[{i}]", {"name", "weight", "template"}, {"name", "weight", "template"})
+            if not isinstance(spec["weight"], int) or spec["weight"] <= 0:
+                r.fail(f"{path}[{i}].weight", f"'{spec['weight']}' is not a positive whole number", "weights are relative, e.g. 50 and 50")
+        else:
+            if isinstance(raw, dict) and "weight" in raw:
+                r.fail(f"{path}[{i}].weight", f"strategy {strategy} sets the shares itself", "remove the weights (or use the default strategy, weights)")
+            spec = r.mapping(raw, f"{path}[{i}]", {"name", "template"}, {"name", "template"})
         if channel in TEMPLATE_PARTS:
             r.template(spec["template"], channel, f"{path}[{i}].template")
-        variants.append(Variant(str(spec["name"]), spec["weight"], spec["template"]))
+        variants.append(Variant(str(spec["name"]), spec.get("weight", 0), spec["template"]))
     if len({v.name for v in variants}) != len(variants):
         r.fail(path, "two variants share a name", "give every variant its own name")
     return tuple(variants)
