@@ -5,10 +5,7 @@ often as the other, decided tick by tick by the real dbt models on DuckDB and Po
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import subprocess
-import sys
 from datetime import datetime
 from math import exp, lgamma, log
 from pathlib import Path
@@ -17,8 +14,8 @@ import duckdb
 import pytest
 import yaml
 
+from orchestration.dbt.runner import in_process_dbt
 from orchestration.journeys.spec import Catalog, JourneyError, parse_journey
-from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse import raw_layer
 from tests.engines import environment
 from tests.journeys.timeline import JourneyWarehouse, Timeline, days, engine_env_for, hours
@@ -142,13 +139,8 @@ def compiled_shares_sql(tmp_path: Path, env: dict[str, str]) -> str:
         for name, counts in CASES.items() for i, (s, t) in enumerate(counts, start=1)
     )
     inline = f"with counts as ({rows}), shares as ({{{{ thompson_shares('counts') }}}}) select step_id, variant_order, p_best, share from shares"
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--inline", inline,
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target")],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300, env={**os.environ, **env},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout[result.stdout.index("with counts"):]
+    result = in_process_dbt().invoke(["compile", "--inline", inline], target_path=tmp_path / "target", env=env).raise_on_failure()
+    return result.result.results[0].node.compiled_code
 
 
 def by_case(rows) -> dict[str, list[tuple[float, float]]]:
