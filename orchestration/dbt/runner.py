@@ -35,7 +35,7 @@ KEPT_MANIFESTS = 4  # a test session alternates between a few warehouses; each m
 @dataclass
 class DbtRun:
     """One invocation: whether it succeeded, its results (dbt's RunExecutionResult, a parse's
-    Manifest...), the log lines dbt printed and the structured events it fired."""
+    Manifest...) and the structured events it fired above debug level (dbt.log has them all)."""
     args: list[str]
     success: bool
     result: Any
@@ -174,6 +174,8 @@ class InProcessDbt:
         events: list[dict] = []
 
         def forward(msg) -> None:
+            if msg.info.level == "debug":  # thousands a build (each SQL statement...), and slow to convert
+                return
             event = msg_to_dict(msg)
             events.append(event)
             if on_event is not None:
@@ -196,7 +198,7 @@ class InProcessDbt:
 def _collect(events: list[dict]) -> Callable:
     from dbt_common.events.functions import msg_to_dict
 
-    return lambda msg: events.append(msg_to_dict(msg))
+    return lambda msg: None if msg.info.level == "debug" else events.append(msg_to_dict(msg))
 
 
 def _parse_env(manifest: Any) -> dict[str, str]:
