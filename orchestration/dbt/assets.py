@@ -56,7 +56,8 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig):
 
     # Unit tests check the SQL, not the data: they run in the test suite
     # (tests/test_dbt_unit_tests.py), not on every tick.
-    args = ["build", "--exclude-resource-type", "unit_test", *selection_args(context)]
+    # --quiet: dbt prints only its errors; its results reach Dagster as events all the same.
+    args = ["build", "--quiet", "--exclude-resource-type", "unit_test", *selection_args(context)]
     variables = {"now": config.now} if config.now else None
     run_target = throughline_dbt_project.project_dir / throughline_dbt_project.target_path / f"run-{context.run_id}"
     with warehouse_lock():  # also across processes: a second tick waits instead of failing on the file

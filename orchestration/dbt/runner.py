@@ -151,7 +151,7 @@ class InProcessDbt:
             self._manifests.move_to_end(key)
             return manifest, None
         self._seed_partial_parse(target_path)
-        args = ["parse", *self._common(target_path, variables)]
+        args = ["parse", "--quiet", *self._common(target_path, variables)]  # its events are kept, not printed
         events: list[dict] = []
         result = dbtRunner(callbacks=[_collect(events)]).invoke(args)
         parse = DbtRun(args, result.success, result.result, result.exception, events, parsed=True)
