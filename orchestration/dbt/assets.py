@@ -17,6 +17,7 @@ from dagster_dbt.asset_utils import (DAGSTER_DBT_EXCLUDE_METADATA_KEY, DAGSTER_D
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from orchestration.dbt.project import throughline_dbt_project
+from orchestration.dbt.runner import PARTIAL_PARSE, in_process_dbt
 
 # dbt tests over every call ever loaded (tag `history`, dbt_project.yml): not per tick.
 HISTORY_CHECKS = "tag:history"
@@ -57,21 +58,23 @@ def dbt_models(context: dg.AssetExecutionContext, config: DbtBuildConfig):
     # Unit tests check the SQL, not the data: they run in the test suite
     # (tests/test_dbt_unit_tests.py), not on every tick.
     # --quiet: dbt prints only its errors; its results reach Dagster as events all the same.
-    args = ["build", "--quiet", "--exclude-resource-type", "unit_test", *selection_args(context)]
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    args = ["build", "--quiet", "--exclude-resource-type", "unit_test", *selection_args(context, manifest, translator)]
     variables = {"now": config.now} if config.now else None
     run_target = throughline_dbt_project.project_dir / throughline_dbt_project.target_path / f"run-{context.run_id}"
     with warehouse_lock():  # also across processes: a second tick waits instead of failing on the file
         try:
-            yield from with_journey_metadata(context, dbt_build_events(context, args, run_target, variables))
+            events = dbt_build_events(context, manifest, translator, args, run_target, variables)
+            yield from with_journey_metadata(context, events)
         finally:
             keep_partial_parse(run_target)
             keep_as_last_run(run_target)
 
 
-def selection_args(context: dg.AssetExecutionContext) -> list[str]:
+def selection_args(context: dg.AssetExecutionContext, manifest: Mapping[str, Any],
+                   translator: DagsterDbtTranslator) -> list[str]:
     """dbt's --select/--exclude for the assets this run materializes, as dagster-dbt computes them
     (all of them, the history checks excluded, unless the run is a subset)."""
-    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     args, indirect_selection = get_subset_selection_for_context(
         context=context, manifest=manifest, select=context.op.tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
         exclude=context.op.tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY), selector=None,
@@ -82,15 +85,12 @@ def selection_args(context: dg.AssetExecutionContext) -> list[str]:
 _DONE = object()
 
 
-def dbt_build_events(context: dg.AssetExecutionContext, args: list[str], run_target: Path,
-                     variables: Mapping[str, Any] | None) -> Iterator[Any]:
+def dbt_build_events(context: dg.AssetExecutionContext, manifest: Mapping[str, Any], translator: DagsterDbtTranslator,
+                     args: list[str], run_target: Path, variables: Mapping[str, Any] | None) -> Iterator[Any]:
     """dbt in this process (orchestration/dbt/runner.py), its results as Dagster events while it
     runs: an Output per model, seed and snapshot, an AssetCheckResult per test, as dagster-dbt
     makes them from the same structured events. dbt runs in a thread of its own so that each
     result reaches Dagster (and the journey metadata) when dbt reports it."""
-    from orchestration.dbt.runner import in_process_dbt
-
-    manifest, translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
     events: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
 
@@ -107,14 +107,12 @@ def dbt_build_events(context: dg.AssetExecutionContext, args: list[str], run_tar
     while (event := events.get()) is not _DONE:
         message = DbtCoreCliEventMessage(raw_event=event, event_history_metadata={})
         yield from message.to_default_asset_events(manifest=manifest, dagster_dbt_translator=translator,
-                                                   context=context, target_path=run_target, project=project)
+                                                   context=context, target_path=run_target,
+                                                   project=throughline_dbt_project)
     worker.join()
     if "error" in outcome:
         raise outcome["error"]
     outcome["run"].raise_on_failure()
-
-
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def keep_partial_parse(run_target: Path) -> None:

@@ -153,7 +153,7 @@ class InProcessDbt:
         self._seed_partial_parse(target_path)
         args = ["parse", "--quiet", *self._common(target_path, variables)]  # its events are kept, not printed
         events: list[dict] = []
-        result = dbtRunner(callbacks=[_collect(events)]).invoke(args)
+        result = dbtRunner(callbacks=[_collector(events)]).invoke(args)
         parse = DbtRun(args, result.success, result.result, result.exception, events, parsed=True)
         if not result.success:
             return None, parse
@@ -169,18 +169,8 @@ class InProcessDbt:
         """Run `dbt <args>` against the project with `env` on top of this process's environment;
         `on_event` sees each structured event (dbt's JSON log line, as a dict) as it is fired."""
         from dbt.cli.main import dbtRunner
-        from dbt_common.events.functions import msg_to_dict
 
         events: list[dict] = []
-
-        def forward(msg) -> None:
-            if msg.info.level == "debug":  # thousands a build (each SQL statement...), and slow to convert
-                return
-            event = msg_to_dict(msg)
-            events.append(event)
-            if on_event is not None:
-                on_event(event)
-
         target_path = Path(target_path)
         full_args = [*args, *self._common(target_path, variables)]
         with self._lock, environment({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}):
@@ -188,17 +178,27 @@ class InProcessDbt:
                 manifest, parse = self._manifest(target_path, variables)
                 if parse is not None and not parse.success:
                     return parse
-                result = dbtRunner(manifest=manifest, callbacks=[forward]).invoke(full_args)
+                result = dbtRunner(manifest=manifest, callbacks=[_collector(events, on_event)]).invoke(full_args)
             finally:
                 release_duckdb()
         return DbtRun(full_args, result.success, result.result, result.exception,
                       (parse.events if parse else []) + events, parsed=parse is not None)
 
 
-def _collect(events: list[dict]) -> Callable:
+def _collector(events: list[dict], on_event: Callable[[dict], None] | None = None) -> Callable:
+    """A dbt callback keeping each event above debug level as a dict (and passing it on):
+    debug events come by the thousand a build (each SQL statement) and are slow to convert."""
     from dbt_common.events.functions import msg_to_dict
 
-    return lambda msg: None if msg.info.level == "debug" else events.append(msg_to_dict(msg))
+    def collect(msg) -> None:
+        if msg.info.level == "debug":
+            return
+        event = msg_to_dict(msg)
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    return collect
 
 
 def _parse_env(manifest: Any) -> dict[str, str]:
