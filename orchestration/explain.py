@@ -100,7 +100,8 @@ def decided_as_of(now: str) -> Iterator[Path]:
         copy = Path(folder) / "warehouse.duckdb"
         shutil.copy(warehouse_path(), copy)
         result = in_process_dbt().invoke(["run", "--quiet", "--select", "+journey_decisions"], target_path=Path(folder) / "target",
-                                         env={"THROUGHLINE_WAREHOUSE": str(copy)}, variables={"now": now})
+                                         env={"THROUGHLINE_WAREHOUSE": str(copy)}, variables={"now": now},
+                                         artifacts=False)
         if not result.success:
             raise RuntimeError(f"rebuilding the journeys as of {now} failed:\n{result.output[-3000:]}")
         yield copy

@@ -73,7 +73,8 @@ def build(env: dict[str, str], data: Path, target: Path) -> None:
         for path in expand_paths([data]):
             assert load_file(con, path).rows_rejected == 0
         normalise_new_phone_numbers(con)
-    in_process_dbt().invoke(["build"], target_path=target, env=env, variables={"now": NOW}).raise_on_failure()
+    in_process_dbt().invoke(["build"], target_path=target, env=env, variables={"now": NOW},
+                            artifacts=False).raise_on_failure()
 
 
 def normalise(value):

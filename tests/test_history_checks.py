@@ -17,7 +17,7 @@ def built(tmp_path_factory, dbt_manifest):
     warehouse = build_demo_warehouse(tmp, customers=80, days=10, seed=3)
     # every staging view too, as a tick builds them (the analytics don't read them all)
     in_process_dbt().invoke(["run", "--select", "staging"], target_path=tmp / "target",
-                            env={"THROUGHLINE_WAREHOUSE": str(warehouse)}).raise_on_failure()
+                            env={"THROUGHLINE_WAREHOUSE": str(warehouse)}, artifacts=False).raise_on_failure()
     return warehouse
 
 

@@ -31,5 +31,5 @@ def build_demo_warehouse(tmp: Path, *, customers: int, days: int, seed: int, pla
     run(str(BIN / "throughline"), "load", str(tmp / "data"))
     run(sys.executable, "-m", "orchestration.phone_numbers")
     in_process_dbt().invoke(["build", "--select", "+analytics", "--indirect-selection", "cautious"], target_path=tmp / "target",
-                            env={"THROUGHLINE_WAREHOUSE": str(path)}, variables={"now": NOW}).raise_on_failure()
+                            env={"THROUGHLINE_WAREHOUSE": str(path)}, variables={"now": NOW}, artifacts=False).raise_on_failure()
     return path

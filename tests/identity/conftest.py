@@ -128,7 +128,7 @@ class Dbt:
         if full_refresh:
             args.append("--full-refresh")
         return in_process_dbt().invoke(args, target_path=self.target, env=selected(warehouse),
-                                       variables={"now": NOW, **(variables or {})})
+                                       variables={"now": NOW, **(variables or {})}, artifacts=False)
 
     def build(self, warehouse: Path, select: str = IDENTITY_MARTS, *, full_refresh: bool = False,
               variables: dict | None = None) -> str:

@@ -97,7 +97,7 @@ class JourneyWarehouse:
     def _dbt(self, *args: str, now: datetime | None = None) -> None:
         # `now` goes in THROUGHLINE_NOW, not --vars: new vars make dbt parse the project again (macros/now.sql).
         env = {**self.engine_env, "THROUGHLINE_NOW": now.strftime("%Y-%m-%d %H:%M:%S")} if now else self.engine_env
-        in_process_dbt().invoke(args, target_path=self.target, env=env).raise_on_failure()
+        in_process_dbt().invoke(args, target_path=self.target, env=env, artifacts=False).raise_on_failure()
 
     def _insert(self, table: str, row: dict) -> None:
         with environment(self.engine_env), raw_layer() as con:
