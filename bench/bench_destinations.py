@@ -21,6 +21,7 @@ alternate, and the figure is the median of ``--repeat`` pairs. A run that accept
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -51,6 +52,10 @@ def child(case: str, side: str, base_url: str, count: int) -> None:
     available()  # imports every destination module: a process pays it once, not per write; requests is imported too
     import connectors.vendor_servers  # noqa: F401  both sides read the demo credentials there (~0.2 s of imports)
     rows = module.rows(count)  # the same input for both sides, as a sync holds it
+    # Out of the collector's way for both sides, as a sync runner keeps what it held before it
+    # started (orchestration/syncs/runner.py, _earlier_objects_frozen): otherwise each full
+    # collection set off by one side's allocations walks the other 400,000 input objects too.
+    gc.freeze()
     started = time.perf_counter()
     accepted = getattr(module, side)(base_url, rows)
     seconds = time.perf_counter() - started

@@ -48,10 +48,17 @@ def dbt_manifest() -> dict:
 
     from orchestration.dbt.project import prepare_manifest, throughline_dbt_project
 
-    # Each xdist worker asks for it: one prepares while the others wait, then each re-reads.
-    throughline_dbt_project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(throughline_dbt_project.manifest_path.with_name("prepare.lock")):
-        prepare_manifest()
+    # Each xdist worker asks for it: the first prepares (~10 s) while the others wait, and
+    # marks it done for this test run (xdist's run id), so the others only read it.
+    target = throughline_dbt_project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    done = target / f"prepared-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"
+    with FileLock(target / "prepare.lock"):
+        if not done.exists():
+            for stale in target.glob("prepared-*"):
+                stale.unlink()
+            prepare_manifest()
+            done.touch()
         return json.loads(throughline_dbt_project.manifest_path.read_text())
 
 
