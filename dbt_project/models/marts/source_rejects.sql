@@ -9,6 +9,7 @@
 {% endif %}
 {% if var('stripe_enabled', false) %}
     {% do branches.append("select 'stripe.subscription_item', subscription_item_id, reject_reason, synced_at from " ~ ref('int_profiles__subscription_items') ~ " where reject_reason is not null") %}
+    {% do branches.append("select 'stripe.subscription_history', subscription_id || '@' || cast(moved_at as " ~ dbt.type_string() ~ "), reject_reason, synced_at from " ~ ref('int_profiles__subscription_versions') ~ " where reject_reason is not null") %}
     {% do branches.append("select 'stripe.charge', charge_id, reject_reason, synced_at from " ~ ref('int_profiles__stripe_payments') ~ " where reject_reason is not null") %}
     {% do branches.append("select 'stripe.refund', refund_id, 'refund_for_unknown_charge', synced_at from " ~ ref('stg_stripe__refunds') ~ " where charge_id is null or charge_id not in (select charge_id from " ~ ref('stg_stripe__charges') ~ ")") %}
 {% endif %}
