@@ -323,3 +323,35 @@ def test_the_contacts_company_is_on_the_customer(built):
     assert rows["usr_bea"] == [None, None, None]    # a contact with no company
     assert rows["usr_spam"] == [None, None, None]   # its company was never landed
     assert rows["usr_open"] == [None, None, None]   # no contact at all
+
+
+# --- a connection lands one of the two subscription tables ------------------------------
+
+def test_a_connection_with_either_subscription_table_is_read(warehouse, tmp_path, dbt: Dbt):
+    """Stripe connections made before February 2022 land `subscription`, later ones
+    `subscription_history` (history mode) instead: each builds from what it has."""
+    stripe = stripe_tables()
+    models = "+fct_mrr_movements +fct_subscriptions"
+    for source in ("shopify", "hubspot"):
+        land(warehouse, source, fixtures(source))
+    load_segment_calls(warehouse, tmp_path / "calls.jsonl", [])
+
+    # Before history mode: each subscription is one version, a `new` movement at its MRR now.
+    land(warehouse, "stripe", {name: frame for name, frame in stripe.items() if name != "subscription_history"})
+    dbt.build(warehouse, models, {"now": NOW})
+    now = {sub: mrr for sub, mrr in query(warehouse, "select subscription_id, mrr from marts.fct_subscriptions") if mrr > 0}
+    movements = query(warehouse, "select subscription_id, movement_type, mrr from marts.fct_mrr_movements")
+    assert {sub for sub, *_ in movements} == set(now) and {"sub_seats", "sub_back"} <= set(now)
+    assert all(kind == "new" and close(mrr, now[sub]) for sub, kind, mrr in movements), movements
+
+    # History mode only: the subscriptions are the current versions, the movements as above.
+    land(warehouse, "stripe", {name: frame for name, frame in stripe.items() if name != "subscription"})
+    dbt.build(warehouse, models, {"now": NOW})
+    history = stripe["subscription_history"]
+    current = history[history["_fivetran_active"].str.lower() == "true"]
+    assert {row[0] for row in query(warehouse, "select subscription_id from marts.fct_subscriptions")} == set(current["id"])
+    rows = query(warehouse, "select subscription_id, movement_type, moved_at, previous_mrr, mrr from marts.fct_mrr_movements")
+    built_rows = sorted((s, t, m.strftime("%Y-%m"), p, n) for s, t, m, p, n in rows)
+    expected = sorted(expected_movements({**stripe, "subscription": current}))
+    assert [row[:3] for row in built_rows] == [row[:3] for row in expected]
+    assert all(close(b[3], e[3]) and close(b[4], e[4]) for b, e in zip(built_rows, expected))
