@@ -98,6 +98,9 @@ def hubspot_tables() -> dict[str, pd.DataFrame]:
     event("ev-open", "OPEN", "open@example.com")
     event("ev-click", "CLICK", "open@example.com")
     event("ev-later", "BOUNCE", "later@example.com", at="2026-03-05 10:00:00")  # after now: not yet
+    # OURS, bad: a bounce with no recipient, an unsubscribe-or-not whose status change was never landed.
+    event("ev-nobody", "BOUNCE", " ")
+    event("ev-unknown-change", "STATUSCHANGE", "open@example.com")
     for event_id, status in (("ev-unsub", "UNSUBSCRIBED"), ("ev-resub", "SUBSCRIBED")):
         hubspot["email_event_status_change"] = append(hubspot["email_event_status_change"], id=event_id,
                                                       portal_subscription_status=status, source="SOURCE_RECIPIENT",
@@ -303,6 +306,19 @@ def test_hubspot_bounces_spam_reports_and_unsubscribes_block_email(built):
     # the other channels stay open
     assert query(warehouse, "select count(*) from journeys.int_journeys__reachability "
                             "where channel <> 'email' and blocked_by is not null") == [(0,)]
+
+
+def test_email_events_that_cannot_block_are_rejected_with_a_reason(built):
+    warehouse, tables = built
+    rejects = dict(query(warehouse, "select record_id, reject_reason from marts.source_rejects "
+                                    "where record_table = 'hubspot.email_event'"))
+    assert rejects == {"ev-nobody": "no_recipient", "ev-unknown-change": "status_change_not_landed"}
+    events = tables["hubspot"]["email_event"]
+    blocking = events[events["type"].isin(["BOUNCE", "SPAMREPORT", "STATUSCHANGE"])]
+    [(blocks,)] = query(warehouse, "select count(*) from journeys.int_journeys__hubspot_email_blocks")
+    resubscribed = set(tables["hubspot"]["email_event_status_change"].query("portal_subscription_status != 'UNSUBSCRIBED'")["id"])
+    # every blocking kind of event landed is a block, a reject, or a status change to subscribed
+    assert blocks + len(rejects) + len(set(blocking["id"]) & resubscribed) == len(blocking)
 
 
 # --- HubSpot companies ----------------------------------------------------------------
