@@ -19,9 +19,11 @@ TABLES = {
     "shopify": {f"shopify_{t}_data": t for t in
                 ["order", "order_line", "refund", "order_line_refund", "customer", "abandoned_checkout"]},
     "stripe": {f"{t}_data": t for t in
-               ["customer", "charge", "refund", "invoice", "subscription", "subscription_item", "price", "plan"]},
+               ["customer", "charge", "refund", "invoice", "subscription", "subscription_history", "subscription_item", "price",
+                "plan"]},
     "hubspot": {f"{t}_data": t for t in
-                ["contact", "company", "deal", "deal_stage", "deal_pipeline_stage", "deal_contact", "email_event"]},
+                ["contact", "company", "deal", "deal_stage", "deal_pipeline_stage", "deal_contact", "email_event",
+                 "email_event_status_change"]},
 }
 
 

@@ -1,6 +1,7 @@
 """Issue 19: journeys see the landed sources. A Shopify order ends a cart journey a Segment
 `cart_added` started; a Shopify abandoned checkout enters it; a Stripe subscription makes
-a customer and its cancellation a churned one, entered in the cancellation win-back; a HubSpot open deal keeps its contact out
+a customer and its cancellation a churned one, entered in the cancellation win-back, and a
+Stripe upgrade (more seats in its history) is the upsell's goal; a HubSpot open deal keeps its contact out
 of sales_ready_leads (so sales_handoff never reaches them). Each case has a twin without
 the source record, which the journey treats as before."""
 
@@ -78,6 +79,29 @@ def test_journeys_see_shopify_stripe_and_hubspot(warehouse, tmp_path, dbt: Dbt):
         stripe["subscription"] = append(stripe["subscription"], id=f"sub_{name}", customer_id=f"cus_{name}",
                                         status=status, start_date=sql_time(at(24 * 30)), canceled_at=cancelled,
                                         created=sql_time(at(24 * 30)), _fivetran_synced=synced)
+    # Ugo pays for one seat through Stripe and uses the product on the site enough for the
+    # upsell; Stripe's history then records him going to three seats: the upgrade is the
+    # journey's goal. Vic, the same but no upgrade, is emailed and never converts.
+    stripe["price"] = append(stripe["price"], id="price_seat", currency="usd", unit_amount="2900", type="recurring",
+                             recurring_interval="month", recurring_interval_count="1", _fivetran_synced=synced)
+    stripe["subscription_history"] = stripe["subscription_history"].assign(_fivetran_start=pd.Series(dtype=object))
+    for name, seats in (("ugo", 3), ("vic", 1)):
+        person(calls, name, f"{name}@example.com", at(24 * 10))
+        for hour in range(15):
+            track(calls, name, "feature_used", at(100 - hour), feature="dashboards")
+        stripe["customer"] = append(stripe["customer"], id=f"cus_{name}", email=f"{name}@example.com",
+                                    created=sql_time(at(24 * 30)), _fivetran_synced=synced)
+        stripe["subscription"] = append(stripe["subscription"], id=f"sub_{name}", customer_id=f"cus_{name}",
+                                        status="active", start_date=sql_time(at(24 * 30)), quantity=str(seats),
+                                        created=sql_time(at(24 * 30)), _fivetran_synced=synced)
+        stripe["subscription_item"] = append(stripe["subscription_item"], id=f"si_{name}", subscription_id=f"sub_{name}",
+                                             plan_id="price_seat", quantity=str(seats), _fivetran_synced=synced)
+        versions = [(at(24 * 30), 1, False), (at(24), 3, True)] if name == "ugo" else [(at(24 * 30), 1, True)]
+        for start, quantity, current in versions:
+            stripe["subscription_history"] = append(
+                stripe["subscription_history"], id=f"sub_{name}", customer_id=f"cus_{name}", status="active",
+                quantity=str(quantity), start_date=sql_time(at(24 * 30)), _fivetran_start=sql_time(start),
+                _fivetran_active=str(current).lower(), _fivetran_synced=synced)
     # Two leads hot enough for sales; HubSpot has an open deal with Finn, none with Gus.
     for user in ("finn", "gus"):
         person(calls, user, f"{user}@example.com", at(10))
@@ -114,6 +138,11 @@ def test_journeys_see_shopify_stripe_and_hubspot(warehouse, tmp_path, dbt: Dbt):
     eve, dora = (customer_of(warehouse, "platform_customer_id", f"stripe:cus_{n}") for n in ("eve", "dora"))
     assert [row[:2] for row in instances(warehouse, eve, "cancellation_win_back")] == [(at(48), "active")]
     assert instances(warehouse, dora, "cancellation_win_back") == []
+
+    ugo, vic = customer_of(warehouse, "user_id", "ugo"), customer_of(warehouse, "user_id", "vic")
+    [(_, ugo_state, ugo_reason, ugo_exited)] = instances(warehouse, ugo, "upsell")
+    assert (ugo_state, ugo_reason, ugo_exited) == ("converted", "goal:subscription_upgraded", at(24))
+    assert [row[1] for row in instances(warehouse, vic, "upsell")] == ["completed"]  # emailed, never upgraded
 
     finn, gus = customer_of(warehouse, "user_id", "finn"), customer_of(warehouse, "user_id", "gus")
     assert query(warehouse, f"select crm_lifecycle_stage, open_deals, lifecycle_stage from marts.dim_customers "

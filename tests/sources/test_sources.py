@@ -247,11 +247,13 @@ def test_a_source_switched_off_builds_nothing(tmp_path):
     off = listed({})
     on = listed({"stripe_enabled": True})
     stripe_models = {"stg_stripe__charges", "int_profiles__subscription_items", "fct_subscriptions", "source_rejects",
-                     "int_identity__source_records"}
+                     "int_identity__source_records", "stg_stripe__subscription_history",
+                     "int_profiles__subscription_versions", "fct_mrr_movements", "mrr_movements"}
     assert stripe_models <= on
     assert not stripe_models & off
     assert not any(name.startswith(("shopify.", "stripe.", "hubspot.")) for name in off)
-    assert {"stg_shopify__orders", "stg_hubspot__contacts"}.isdisjoint(on)
+    assert {"stg_shopify__orders", "stg_hubspot__contacts", "stg_hubspot__email_status_changes",
+            "int_journeys__hubspot_email_blocks"}.isdisjoint(on)
 
 
 def test_the_phone_step_reads_the_phones_of_sources_switched_on_only(warehouse, tmp_path):

@@ -1,7 +1,8 @@
 -- Can a customer be reached on each channel now, and if not, why: one row per customer
 -- and channel. Journeys combine this with their consent policy; a hard bounce, a
--- complaint or an unsubscribe reported by a destination blocks the channel whatever the
--- policy says.
+-- complaint or an unsubscribe reported by a destination (or, with HubSpot on, by
+-- HubSpot's marketing email: int_journeys__hubspot_email_blocks) blocks the channel
+-- whatever the policy says.
 --
 -- A view: a tick reads it only for the customers it re-decides, so rebuilding every
 -- customer's rows each run (and checkpointing them) cost more than the reads.
@@ -22,6 +23,16 @@ delivery_events as (
     from {{ ref('stg_throughline__delivery_events') }}
     where event_type in ('hard_bounce', 'complaint', 'unsubscribe')
       and occurred_at <= {{ throughline_now() }}
+    {%- if var('hubspot_enabled', false) %}
+
+    union all
+
+    -- HubSpot's own marketing email reports (docs/sources.md): a hard bounce, a spam
+    -- report or an unsubscribe there blocks email here too
+    select *, false as names_fcm_token
+    from {{ ref('int_journeys__hubspot_email_blocks') }}
+    where occurred_at <= {{ throughline_now() }}
+    {%- endif %}
 ),
 
 blocks as (

@@ -11,7 +11,10 @@
 --   Shopify abandoned checkout             cart_added {cart_id, checkout_id, price, currency}: a
 --                                          cart left at checkout, so abandoned_cart can enter on it;
 --   Stripe subscription                    subscription_started at its start, and
---                                          cancel_initiated {subscription_id} when cancelled.
+--                                          cancel_initiated {subscription_id} when cancelled;
+--   Stripe subscription version (history)  subscription_upgraded / subscription_downgraded
+--                                          {subscription_id, previous_mrr, mrr, currency} when it moved the
+--                                          MRR up (expansion) or down (contraction).
 -- An event carries the record's platform customer id and email; who the customer is gets
 -- decided at read time (int_journeys__events), as for calls. Append-only: each run takes the
 -- records synced since the last, stamped loaded when the run started; an event already
@@ -76,6 +79,17 @@
         synced_at
     from " ~ ref('stg_stripe__subscriptions') ~ "
     where canceled_at is not null")) %}
+{% do branches.append(('stripe.subscription_history', "
+    select
+        'stripe.subscription_history:' || subscription_id || ':' || cast(version_number as " ~ dbt.type_string() ~ ") as message_id,
+        case movement_type when 'expansion' then 'subscription_upgraded' else 'subscription_downgraded' end as event_name,
+        moved_at as occurred_at,
+        " ~ json_object_text([('subscription_id', 'subscription_id'), ('previous_mrr', 'previous_mrr'), ('mrr', 'mrr'), ('currency', 'currency_code')]) ~ " as properties,
+        'stripe:' || stripe_customer_id as platform_customer_id,
+        cast(null as " ~ dbt.type_string() ~ ") as email,
+        synced_at
+    from " ~ ref('int_profiles__subscription_versions') ~ "
+    where movement_type in ('expansion', 'contraction')")) %}
 {% endif %}
 
 with events as (

@@ -10,8 +10,9 @@
 --   lead               known (a user id, email or phone) but none of the above;
 --   anonymous_visitor  only anonymous ids.
 -- With Stripe on (docs/sources.md), an active or past-due Stripe subscription is an active
--- subscription too; with HubSpot on, the contact's CRM lifecycle stage and open deals
--- (crm_lifecycle_stage, open_deals); with any source on, a customer the site never
+-- subscription too; with HubSpot on, the contact's CRM lifecycle stage, open deals and
+-- company (crm_lifecycle_stage, open_deals, crm_company, _domain, _industry: null with no
+-- associated company); with any source on, a customer the site never
 -- identified takes its email from the source records.
 with customer_map as (
     select * from {{ ref('int_identity__customer_map') }}
@@ -63,13 +64,16 @@ crm_contacts as (
     select
         contact_map.customer_id,
         {{ latest_value('contacts.lifecycle_stage', ['contacts.synced_at', 'contacts.contact_id']) }} as crm_lifecycle_stage,
-        count(distinct case when not deals.is_closed then deals.deal_id end) as open_deals
+        count(distinct case when not deals.is_closed then deals.deal_id end) as open_deals,
+        -- the company of the latest synced contact that has one (HubSpot's primary company)
+        {{ latest_value('companies.company_id', ['contacts.synced_at', 'contacts.contact_id']) }} as crm_company_id
     from {{ ref('stg_hubspot__contacts') }} as contacts
     inner join customer_map as contact_map
         on contact_map.identifier_type = 'platform_customer_id'
         and contact_map.identifier_value = 'hubspot:' || contacts.contact_id
     left join {{ ref('stg_hubspot__deal_contacts') }} as deal_contacts on deal_contacts.contact_id = contacts.contact_id
     left join {{ ref('stg_hubspot__deals') }} as deals on deals.deal_id = deal_contacts.deal_id
+    left join {{ ref('stg_hubspot__companies') }} as companies on companies.company_id = contacts.company_id
     group by contact_map.customer_id
 ),
 {%- endif %}
@@ -187,6 +191,9 @@ joined as (
         {%- if var('hubspot_enabled', false) %}
         crm_contacts.crm_lifecycle_stage,
         coalesce(crm_contacts.open_deals, 0) as open_deals,
+        crm_companies.company_name as crm_company,
+        crm_companies.domain as crm_company_domain,
+        crm_companies.industry as crm_company_industry,
         {%- endif %}
         coalesce(session_counts.sessions_last_7_days, 0) as sessions_last_7_days,
         coalesce(session_counts.sessions_last_30_days, 0) as sessions_last_30_days,
@@ -203,6 +210,7 @@ joined as (
     {%- endif %}
     {%- if var('hubspot_enabled', false) %}
     left join crm_contacts on crm_contacts.customer_id = identities.customer_id
+    left join {{ ref('stg_hubspot__companies') }} as crm_companies on crm_companies.company_id = crm_contacts.crm_company_id
     {%- endif %}
     {%- if loaded_sources() %}
     left join source_emails on source_emails.customer_id = identities.customer_id
@@ -252,6 +260,9 @@ final as (
         {%- if var('hubspot_enabled', false) %}
         crm_lifecycle_stage,
         open_deals,
+        crm_company,
+        crm_company_domain,
+        crm_company_industry,
         {%- endif %}
         identifiers
     from joined

@@ -9,8 +9,13 @@
 {% endif %}
 {% if var('stripe_enabled', false) %}
     {% do branches.append("select 'stripe.subscription_item', subscription_item_id, reject_reason, synced_at from " ~ ref('int_profiles__subscription_items') ~ " where reject_reason is not null") %}
+    {% do branches.append("select 'stripe.subscription_history', subscription_id || '@' || cast(moved_at as " ~ dbt.type_string() ~ "), reject_reason, synced_at from " ~ ref('int_profiles__subscription_versions') ~ " where reject_reason is not null") %}
     {% do branches.append("select 'stripe.charge', charge_id, reject_reason, synced_at from " ~ ref('int_profiles__stripe_payments') ~ " where reject_reason is not null") %}
     {% do branches.append("select 'stripe.refund', refund_id, 'refund_for_unknown_charge', synced_at from " ~ ref('stg_stripe__refunds') ~ " where charge_id is null or charge_id not in (select charge_id from " ~ ref('stg_stripe__charges') ~ ")") %}
+{% endif %}
+{% if var('hubspot_enabled', false) %}
+    {#- the email events that would block email (int_journeys__hubspot_email_blocks) but cannot say whom or when, or whether it was an unsubscribe -#}
+    {% do branches.append("select 'hubspot.email_event', events.email_event_id, case when events.email is null then 'no_recipient' when events.occurred_at is null then 'no_event_time' else 'status_change_not_landed' end, events.synced_at from " ~ ref('stg_hubspot__email_events') ~ " as events left join " ~ ref('stg_hubspot__email_status_changes') ~ " as changes on changes.email_event_id = events.email_event_id where events.event_type in ('BOUNCE', 'SPAMREPORT', 'STATUSCHANGE') and (events.email is null or events.occurred_at is null or (events.event_type = 'STATUSCHANGE' and changes.email_event_id is null))") %}
 {% endif %}
 {% if not branches %}
     {% do branches.append("select cast(null as " ~ dbt.type_string() ~ ") as record_table, cast(null as " ~ dbt.type_string() ~ ") as record_id, cast(null as " ~ dbt.type_string() ~ ") as reject_reason, cast(null as " ~ dbt.type_timestamp() ~ ") as synced_at where 1 = 0") %}

@@ -1,6 +1,6 @@
 {{ config(enabled=var('hubspot_enabled', false)) }}
 
--- One row per HubSpot company not deleted.
+-- One row per HubSpot company not deleted (its domain is null when the property was never landed).
 with source as (
     select * from {{ source('hubspot', 'company') }}
     where not coalesce(cast(is_deleted as boolean), false)
@@ -10,6 +10,7 @@ final as (
     select
         cast(id as {{ dbt.type_string() }}) as company_id,
         cast(property_name as {{ dbt.type_string() }}) as company_name,
+        lower(trim({{ optional_column(source('hubspot', 'company'), 'property_domain', dbt.type_string()) }})) as domain,
         cast(property_industry as {{ dbt.type_string() }}) as industry,
         cast(property_country as {{ dbt.type_string() }}) as country,
         cast(property_annualrevenue as {{ dbt.type_numeric() }}) as annual_revenue,

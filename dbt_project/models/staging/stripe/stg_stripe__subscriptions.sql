@@ -1,9 +1,18 @@
 {{ config(enabled=var('stripe_enabled', false)) }}
 
 -- One row per Stripe subscription: its status (active, trialing, past_due, canceled,
--- unpaid, incomplete...) and when it started, was cancelled and ended.
+-- unpaid, incomplete...) and when it started, was cancelled and ended. A connection with
+-- history mode lands `subscription_history` instead of `subscription`: then each
+-- subscription's current version (_fivetran_active).
+{%- set subscription = source('stripe', 'subscription') %}
+{%- set history = source('stripe', 'subscription_history') %}
 with source as (
-    select * from {{ source('stripe', 'subscription') }}
+    {%- if landed(subscription) or not landed(history) %}
+    select * from {{ subscription }}
+    {%- else %}
+    select * from {{ history }}
+    where coalesce(cast(_fivetran_active as boolean), true)
+    {%- endif %}
 ),
 
 final as (
