@@ -37,6 +37,7 @@ class ReportData:
     suppressions: list[dict] = field(default_factory=list)
     canvases: list[tuple[str, str]] = field(default_factory=list)  # (journey, inline SVG), canvas.py
     source_revenue: list[dict] = field(default_factory=list)  # only with Shopify or Stripe on (docs/sources.md)
+    mrr_movements: list[dict] = field(default_factory=list)  # only with Stripe on: per month, newest first
 
     @property
     def empty(self) -> bool:
@@ -88,4 +89,6 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         data.canvases = canvas.journey_canvases(con, journeys)
     if "source_revenue" in built:
         data.source_revenue = _rows(con, "select * from analytics.source_revenue order by source")
+    if "mrr_movements" in built:
+        data.mrr_movements = _rows(con, "select * from analytics.mrr_movements order by movement_month desc limit 12")
     return data

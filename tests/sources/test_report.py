@@ -21,13 +21,13 @@ class SourceCells(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if "data-source" in attrs and "data-metric" in attrs:
-            self.cells[(attrs["data-source"], attrs["data-metric"])] = attrs["data-value"]
+        if "data-metric" in attrs and ("data-source" in attrs or "data-month" in attrs):
+            self.cells[(attrs.get("data-source") or attrs["data-month"], attrs["data-metric"])] = attrs["data-value"]
 
 
 def test_the_report_shows_revenue_orders_and_mrr_per_source(warehouse, tmp_path, dbt: Dbt):
     land_all(warehouse, tmp_path, landed_tables())
-    dbt.build(warehouse, MODELS)
+    dbt.build(warehouse, f"{MODELS} +mrr_movements")
     out = tmp_path / "report.html"
     with environment(selected(warehouse)):
         con = connect(warehouse)
@@ -45,3 +45,13 @@ def test_the_report_shows_revenue_orders_and_mrr_per_source(warehouse, tmp_path,
         for metric, value in zip(("orders", "revenue_usd", "average_order_value_usd", "mrr_usd", "active_subscriptions"), values):
             shown = parser.cells[(source, metric)]
             assert (shown == "") if value is None else math.isclose(float(shown), float(value)), (source, metric)
+
+    # Stripe's MRR movements, a row a month, each figure as analytics.mrr_movements has it.
+    metrics = ("new_mrr_usd", "expansion_mrr_usd", "contraction_mrr_usd", "churned_mrr_usd", "reactivation_mrr_usd",
+               "net_new_mrr_usd")
+    months = query(warehouse, f"select movement_month, {', '.join(metrics)} from analytics.mrr_movements "
+                              "order by movement_month desc limit 12")  # the report shows the last twelve
+    assert months, "the landed Stripe history has movements"
+    for month, *values in months:
+        for metric, value in zip(metrics, values):
+            assert math.isclose(float(parser.cells[(month.strftime("%Y-%m"), metric)]), float(value)), (month, metric)
