@@ -99,7 +99,7 @@ def decided_as_of(now: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="throughline-explain-") as folder:
         copy = Path(folder) / "warehouse.duckdb"
         shutil.copy(warehouse_path(), copy)
-        result = in_process_dbt().invoke(["run", "--quiet", "--select", "+journey_decisions"], target_path=Path(folder) / "target",
+        result = in_process_dbt().invoke(["run", "--select", "+journey_decisions"], target_path=Path(folder) / "target",
                                          env={"THROUGHLINE_WAREHOUSE": str(copy)}, variables={"now": now},
                                          artifacts=False)
         if not result.success:

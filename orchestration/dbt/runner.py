@@ -172,7 +172,7 @@ class InProcessDbt:
                on_event: Callable[[dict], None] | None = None, artifacts: bool = True) -> DbtRun:
         """Run `dbt <args>` against the project with `env` on top of this process's environment;
         `on_event` sees each structured event (dbt's JSON log line, as a dict) as it is fired;
-        `artifacts=False`: no files in `target_path` but the compiled SQL (NO_ARTIFACTS)."""
+        `artifacts=False`: only the compiled SQL and the partial parse (NO_ARTIFACTS)."""
         from dbt.cli.main import dbtRunner
 
         events: list[dict] = []
