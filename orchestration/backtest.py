@@ -329,11 +329,20 @@ def record_sends(con: Connection, journey: str, at: datetime) -> list[Send]:
     return [Send(at, a, step, customer, instance, channel) for a, step, customer, instance, channel, _, _ in due]
 
 
+def counted_from(start: datetime) -> datetime:
+    """The earliest scheduled time of an action that the window decides: one due less than
+    max_delay before the first instant could still go out in it; older ones are history."""
+    from orchestration.journeys.compiler import JOURNEYS_DIR
+    from orchestration.journeys.policies import load_policies
+
+    return start - timedelta(seconds=load_policies(JOURNEYS_DIR / "policies.yml").max_delay_seconds)
+
+
 def outcomes(con: Connection, journey: str, start: datetime, sends: list[Send]) -> dict:
     """As the last instant left them: the window's suppressed actions and the conversions."""
     suppressed = con.execute(
         "select action_id, step_id, customer_id, reason_code, scheduled_at from journeys.journey_decisions "
-        "where journey = ? and status = 'suppressed' and scheduled_at >= ?", [journey, start]).fetchall()
+        "where journey = ? and status = 'suppressed' and scheduled_at > ?", [journey, counted_from(start)]).fetchall()
     converted = dict(con.execute(
         "select instance_id, exited_at from journeys.journey_instances where journey = ? and state = 'converted'",
         [journey]).fetchall())
@@ -357,7 +366,7 @@ def summarise(result: Backtest, final: dict, deferred: dict) -> None:
             count(send.at.date(), send.step_id, "converted", None, send.action_id, send.customer_id)
             per_customer[send.customer_id]["converted"] += 1
     for action, step, customer, reason, scheduled in final["suppressed"]:
-        count(scheduled.date(), step, "suppressed", reason, action, customer)
+        count(max(scheduled, result.start).date(), step, "suppressed", reason, action, customer)
         per_customer[customer]["suppressed"] += 1
     for action, (step, customer, at) in deferred.items():
         count(at.date(), step, "deferred", None, action, customer)
