@@ -151,6 +151,8 @@ def decision_models(manifest_path: Path = MANIFEST) -> list[str]:
     filtered by time where they are read, and the logs (segment_changes, the id registry)
     keep the history that the journeys read up to `now`. A view that does not read `now`
     (journey_actions_due, journey_candidates) answers for the instant as it is."""
+    if not manifest_path.exists():
+        raise BacktestError(f"no dbt manifest at {manifest_path}: run `throughline prepare` (or `make manifest`) first")
     nodes = json.loads(manifest_path.read_text())["nodes"]
     models = {key: node for key, node in nodes.items() if node["resource_type"] == "model"}
     by_name = {node["name"]: key for key, node in models.items()}
@@ -174,7 +176,8 @@ def decision_models(manifest_path: Path = MANIFEST) -> list[str]:
 
     rerun = {key for key in upstream if key in reads_now
              or (models[key]["config"]["materialized"] == "table" and depends_on_now(key, set()))}
-    assert "journey_decisions" in by_name, "the manifest has no journey models: run `throughline prepare`"
+    if "journey_decisions" not in by_name:
+        raise BacktestError("the dbt manifest has no journey models: run `throughline prepare`")
     return sorted(models[key]["name"] for key in (*deciding, *rerun))
 
 
@@ -375,7 +378,8 @@ def summarise(result: Backtest, final: dict, deferred: dict) -> None:
                     "actions": len(actions[key]), "customers": len(customers[key])}
                    for key in sorted(actions, key=lambda k: (k[0], k[1], k[2], k[3] or ""))
                    for day, step, outcome, reason in [key]]
-    ranked = sorted(per_customer.items(), key=lambda item: (-sum(item[1].values()), item[0]))[:MOST_AFFECTED]
+    ranked = sorted(per_customer.items(), key=lambda item: (
+        -item[1]["would_send"], -item[1]["suppressed"], -item[1]["deferred"], item[0]))[:MOST_AFFECTED]
     result.most_affected = [{"customer_id": customer, **{k: c.get(k, 0) for k in ("would_send", "suppressed", "deferred", "converted")}}
                             for customer, c in ranked]
 

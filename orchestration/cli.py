@@ -273,6 +273,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     import json
 
     from orchestration.backtest import BacktestError, format_backtest, parse_every, parse_instant, run_backtest
+    from orchestration.dbt.runner import DbtError
 
     def progress(number: int, total: int, at: datetime, seconds: float) -> None:
         if not args.json:
@@ -284,6 +285,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except BacktestError as error:
         print(f"throughline backtest: {error}", file=sys.stderr)
         return 2
+    except DbtError as error:  # the warehouse is untouched: the failed run was in the scratch copy
+        print(f"throughline backtest: deciding in the scratch copy failed; the warehouse is unchanged.\n{error}", file=sys.stderr)
+        return 1
     print(json.dumps(result.to_json(), indent=2) if args.json else format_backtest(result))
     return 0
 
