@@ -254,22 +254,30 @@ def _exists(con: Connection, table: str) -> bool:
         return False
 
 
+def _actions_from(table: str, comparison: str) -> str:
+    """The actions whose last ledger row was written `comparison` (`>= ?`, `< ?`): an
+    action's rows move together, so a send's pending row goes with its outcome."""
+    return (f"action_id in (select action_id from {table} group by action_id "
+            f"having max(coalesce(sent_at, recorded_at)) {comparison})")
+
+
 def prepare_scratch(con: Connection, journey: str, start: datetime) -> None:
-    """Hold back the ledger from `start` on (the journey's own rows go: the backtest makes
+    """Hold back the ledger from `start` on (the journey's own actions go: the backtest makes
     its own) and empty every journey's state, so the first instant decides from scratch."""
     con.execute("drop table if exists raw.backtest_held_ledger")
     con.execute("create table raw.backtest_held_ledger as select * from raw.delivery_ledger "
-                "where coalesce(sent_at, recorded_at) >= ? and journey is distinct from ?", [start, journey])
-    con.execute("delete from raw.delivery_ledger where coalesce(sent_at, recorded_at) >= ?", [start])
+                f"where {_actions_from('raw.delivery_ledger', '>= ?')} and journey is distinct from ?", [start, journey])
+    con.execute(f"delete from raw.delivery_ledger where {_actions_from('raw.delivery_ledger', '>= ?')}", [start])
     for table in (*(f"journeys.journey__{name}" for name in journey_names()), *JOURNEY_STATE):
         if _exists(con, table):
             con.execute(f"delete from {table}")
 
 
 def release_ledger(con: Connection, at: datetime) -> None:
-    """The other journeys' ledger rows written before `at`: the ledger as it stood at `at`."""
-    con.execute("insert into raw.delivery_ledger select * from raw.backtest_held_ledger where coalesce(sent_at, recorded_at) < ?", [at])
-    con.execute("delete from raw.backtest_held_ledger where coalesce(sent_at, recorded_at) < ?", [at])
+    """The other journeys' actions recorded before `at`: the ledger as it stood at `at`."""
+    released = _actions_from("raw.backtest_held_ledger", "< ?")
+    con.execute(f"insert into raw.delivery_ledger select * from raw.backtest_held_ledger where {released}", [at])
+    con.execute(f"delete from raw.backtest_held_ledger where {released}", [at])
 
 
 # ---------------------------------------------------------------------------- the replay
