@@ -269,6 +269,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import json
+
+    from orchestration.backtest import BacktestError, format_backtest, parse_every, parse_instant, run_backtest
+    from orchestration.dbt.runner import DbtError
+
+    def progress(number: int, total: int, at: datetime, seconds: float) -> None:
+        if not args.json:
+            print(f"  instant {number}/{total} {at:%Y-%m-%d %H:%M} ({seconds:.1f}s)", file=sys.stderr, flush=True)
+
+    try:
+        result = run_backtest(args.journey, parse_instant("--from", args.start), parse_instant("--to", args.end),
+                              parse_every(args.every), progress=progress)
+    except BacktestError as error:
+        print(f"throughline backtest: {error}", file=sys.stderr)
+        return 2
+    except DbtError as error:  # the warehouse is untouched: the failed run was in the scratch copy
+        print(f"throughline backtest: deciding in the scratch copy failed; the warehouse is unchanged.\n{error}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_backtest(result))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -405,6 +428,15 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--journey", help="only this journey's entries, decisions and sends")
     e.add_argument("--at", help="decide as of this UTC instant (rebuilds the journeys in a copy of the warehouse)")
     e.set_defaults(func=cmd_explain)
+
+    bt = sub.add_parser("backtest", help="replay a journey's decisions over a past window in a scratch copy "
+                        "of the warehouse (nothing is sent): what it would have sent, suppressed, deferred")
+    bt.add_argument("journey")
+    bt.add_argument("--from", dest="start", required=True, help="the first instant (UTC, ISO 8601)")
+    bt.add_argument("--to", dest="end", required=True, help="the last instant at most (UTC, ISO 8601)")
+    bt.add_argument("--every", default="1h", help="time between instants: 15m, 1h, 1d (default 1h)")
+    bt.add_argument("--json", action="store_true", help="as JSON, with every simulated send")
+    bt.set_defaults(func=cmd_backtest)
 
     r = sub.add_parser("report", help="write the journey report: one self-contained HTML file with charts")
     r.add_argument("--out", default="report.html", help="where to write it (default: report.html)")
