@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
-from orchestration.dbt.runner import environment, in_process_dbt
+from orchestration.dbt.runner import InProcessDbt, environment, in_process_dbt
 from orchestration.settings import DBT_PROJECT_DIR, warehouse_path
 from orchestration.warehouse import MISSING_RELATION, Connection, connect, target
 
@@ -92,6 +92,9 @@ class Backtest:
     rows: list[dict] = field(default_factory=list)  # per day, step, outcome (and reason)
     most_affected: list[dict] = field(default_factory=list)
     seconds_per_instant: list[float] = field(default_factory=list)
+    # As the last instant left them, to say why another version differs (compare()):
+    decisions: dict[tuple[str, str], tuple] = field(default_factory=dict)  # (customer, step) -> status, reason_code, reason, scheduled_at
+    instances: dict[str, tuple] = field(default_factory=dict)  # customer -> state, exit_reason, entered_at, exited_at (latest)
 
     def to_json(self) -> dict:
         return {
@@ -284,12 +287,14 @@ def release_ledger(con: Connection, at: datetime) -> None:
 
 
 def run_backtest(journey: str, start: datetime, end: datetime, every: timedelta = timedelta(hours=1),
-                 *, progress=None) -> Backtest:
+                 *, progress=None, project: Path | None = None, write: bool = True) -> Backtest:
     """Replay `journey` at start, start + every, ... <= end; write the summary to the real
-    warehouse's analytics.journey_backtests and return it."""
+    warehouse's analytics.journey_backtests (unless `write` is false) and return it.
+    `project`: another dbt project to decide with (other_version()); the working one by default."""
     instants = check(journey, start, end, every)
     result = Backtest(uuid.uuid4().hex[:12], journey, start, end, every, instants)
-    models = decision_models()
+    models = decision_models()  # another version changes one journey's SQL, not which models decide
+    dbt = in_process_dbt() if project is None else InProcessDbt(project)
     deferred: dict[str, tuple[str, str, datetime]] = {}  # action -> step, customer, first instant deferred
     with tempfile.TemporaryDirectory(prefix="throughline-backtest-") as tmp, scratch_warehouse(Path(tmp)) as scratch_env:
         with environment(scratch_env):
@@ -306,8 +311,8 @@ def run_backtest(journey: str, start: datetime, end: datetime, every: timedelta 
                     release_ledger(con, at)
                 finally:
                     con.close()
-            in_process_dbt().invoke(["run", "--quiet", "--select", *models], target_path=Path(tmp) / "target",
-                                    env={**scratch_env, "THROUGHLINE_NOW": at.strftime("%Y-%m-%d %H:%M:%S")}).raise_on_failure()
+            dbt.invoke(["run", "--quiet", "--select", *models], target_path=Path(tmp) / "target", artifacts=False,
+                       env={**scratch_env, "THROUGHLINE_NOW": at.strftime("%Y-%m-%d %H:%M:%S")}).raise_on_failure()
             with environment(scratch_env):
                 con = connect()
                 try:
@@ -318,13 +323,15 @@ def run_backtest(journey: str, start: datetime, end: datetime, every: timedelta 
                         deferred.setdefault(action_id, (step_id, customer_id, at))
                     if number == len(instants):
                         final = outcomes(con, journey, start, result.sends)
+                        keep_final_state(con, result)
                 finally:
                     con.close()
             result.seconds_per_instant.append(time.perf_counter() - started)
             if progress:
                 progress(number, len(instants), at, result.seconds_per_instant[-1])
     summarise(result, final, deferred)
-    write_results(result)
+    if write:
+        write_results(result)
     return result
 
 
@@ -338,6 +345,18 @@ def record_sends(con: Connection, journey: str, at: datetime) -> list[Send]:
             "channel, offer, recorded_at) values (?, 'sent', ?, ?, ?, ?, ?, ?, ?, ?)",
             [[a, at, dest, journey, step, customer, channel, offer, at] for a, step, customer, _, channel, dest, offer in due])
     return [Send(at, a, step, customer, instance, channel) for a, step, customer, instance, channel, _, _ in due]
+
+
+def keep_final_state(con: Connection, result: Backtest) -> None:
+    """Each customer's latest decision per step and latest instance, as the last instant left them."""
+    for customer, step, status, code, reason, scheduled in con.execute(
+            "select customer_id, step_id, status, reason_code, reason, scheduled_at from journeys.journey_decisions "
+            "where journey = ? order by scheduled_at, action_id", [result.journey]).fetchall():
+        result.decisions[(customer, step)] = (status, code, reason, scheduled)
+    for customer, state, exit_reason, entered, exited in con.execute(
+            "select customer_id, state, exit_reason, entered_at, exited_at from journeys.journey_instances "
+            "where journey = ? order by entered_at, instance_id", [result.journey]).fetchall():
+        result.instances[customer] = (state, exit_reason, entered, exited)
 
 
 def counted_from(start: datetime) -> datetime:
@@ -427,4 +446,252 @@ def format_backtest(result: Backtest) -> str:
                                [(c["customer_id"], c["would_send"], c["suppressed"], c["deferred"], c["converted"])
                                 for c in result.most_affected])]
     lines.append(f"\nwritten to analytics.journey_backtests (backtest_id {result.backtest_id})")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------- --against: another version
+
+
+def journey_file(journey: str, journeys_dir: Path) -> Path:
+    """The YAML file that declares `journey` (its name, which is usually also the file's)."""
+    import yaml
+
+    named = journeys_dir / f"{journey}.yml"
+    candidates = [named] + sorted(p for p in journeys_dir.glob("*.yml") if p != named and p.name != "policies.yml")
+    for path in candidates:
+        if path.exists() and (yaml.safe_load(path.read_text()) or {}).get("name") == journey:
+            return path
+    raise BacktestError(f"no journey file declares {journey!r} in {journeys_dir}")
+
+
+def journey_yaml_at(ref: str, journey: str, journeys_dir: Path) -> tuple[str, str]:
+    """The journey's YAML in `ref`, and what to call that version: `ref` is a YAML file, or
+    a git ref of the repository the project lives in (`HEAD`, `main~3`, a tag)."""
+    import subprocess
+
+    if ref.endswith((".yml", ".yaml")) or Path(ref).is_file():
+        if not Path(ref).is_file():
+            raise BacktestError(f"--against {ref}: no such file")
+        return Path(ref).read_text(), Path(ref).name
+    path = journey_file(journey, journeys_dir)
+    def git(*args: str) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(["git", "-C", str(journeys_dir), *args], capture_output=True, text=True)
+        except FileNotFoundError:
+            raise BacktestError(f"--against {ref}: not a file, and git is not installed to read it as a ref") from None
+    top = git("rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise BacktestError(f"--against {ref}: not a file, and {journeys_dir} is not in a git repository")
+    relative = path.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()
+    shown = git("show", f"{ref}:{relative}")
+    if shown.returncode != 0:
+        reason = (shown.stderr.strip().splitlines() or ["git show failed"])[-1].removeprefix("fatal: ")
+        raise BacktestError(f"--against {ref}: cannot read {relative} there ({reason})")
+    return shown.stdout, ref
+
+
+@contextmanager
+def other_version(journey: str, ref: str, folder: Path) -> Iterator[tuple[Path, str]]:
+    """A copy of the dbt project with `journey` as declared in `ref`, compiled (the other
+    journeys, the policies and every model as in the working copy), and the version's name.
+    dbt parses the copy on its first run, starting from the working project's partial parse."""
+    import yaml
+
+    from orchestration.journeys.compiler import JOURNEYS_DIR, compile_project
+    from orchestration.journeys.spec import JourneyError
+
+    text, label = journey_yaml_at(ref, journey, JOURNEYS_DIR)
+    try:
+        declared = (yaml.safe_load(text) or {}).get("name")
+    except yaml.YAMLError as error:
+        raise BacktestError(f"--against {ref}: not valid YAML: {error}") from None
+    if declared != journey:
+        raise BacktestError(f"--against {ref}: it declares the journey {declared!r}, not {journey!r}")
+    copy = folder / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    kept_parse = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if kept_parse.exists():
+        (copy / "target").mkdir()
+        shutil.copyfile(kept_parse, copy / "target" / kept_parse.name)
+    journey_file(journey, copy / "journeys").write_text(text)
+    try:
+        compile_project(copy / "models" / "journeys" / "generated", copy / "journeys")
+    except JourneyError as error:
+        raise BacktestError(f"--against {ref}: {error}") from None
+    yield copy, label
+
+
+@dataclass
+class Difference:
+    customer_id: str
+    step_id: str
+    channel: str
+    this: str  # what the working copy does with this customer's step
+    other: str  # what the other version does
+    sent_at: datetime  # the instant of the send (in either version; the working copy's if both)
+
+
+@dataclass
+class Comparison:
+    working: Backtest
+    other: Backtest
+    label: str  # the other version: the ref or the file's name
+    differences: list[Difference]
+    sends_by_channel: dict[str, tuple[int, int]]  # channel -> (working, other)
+    purchased_before: dict[str, int]  # "added"/"removed" -> sends to people who purchased within the hour before
+
+    @property
+    def changed_customers(self) -> set[str]:
+        return {d.customer_id for d in self.differences}
+
+
+def _outcome(result: Backtest, sends: dict[tuple[str, str, int], Send], key: tuple[str, str, int]) -> str:
+    """What `result`'s version did with a customer's step (its n-th send of it), as `explain` would put it."""
+    customer, step, _ = key
+    if key in sends:
+        return f"sent at {sends[key].at:%Y-%m-%d %H:%M}"
+    times = sum((c, s) == (customer, step) for c, s, _ in sends)
+    if times:
+        return f"sent {times} time{'s' * (times > 1)}, not again"
+    decision = result.decisions.get((customer, step))
+    if decision is not None:
+        status, code, reason, _ = decision
+        return status + (f" ({code})" if code else "") + (f": {reason}" if reason else "")
+    instance = result.instances.get(customer)
+    if instance is None:
+        return "not entered"
+    state, exit_reason, entered, exited = instance
+    if state in ("converted", "exited") and exited is not None:
+        return f"{state} at {exited:%Y-%m-%d %H:%M}" + (f" ({exit_reason})" if exit_reason else "") + ", before this step"
+    return f"{state}, entered at {entered:%Y-%m-%d %H:%M}: the step was not due by the end of the window"
+
+
+def numbered(sends: list[Send]) -> dict[tuple[str, str, int], Send]:
+    """Sends by customer, step and which of that customer's sends of the step it is (a
+    journey that is entered again sends a step again)."""
+    seen: Counter = Counter()
+    result = {}
+    for send in sorted(sends, key=lambda s: (s.at, s.action_id)):
+        seen[(send.customer_id, send.step_id)] += 1
+        result[(send.customer_id, send.step_id, seen[(send.customer_id, send.step_id)])] = send
+    return result
+
+
+def changed_customers(working: Backtest, other: Backtest) -> set[str]:
+    here, there = numbered(working.sends), numbered(other.sends)
+    return {key[0] for key in set(here) ^ set(there)} | {key[0] for key in set(here) & set(there) if here[key].at != there[key].at}
+
+
+def compare(working: Backtest, other: Backtest, label: str, purchases: dict[str, list[datetime]]) -> Comparison:
+    """Every customer step that one version sends and the other does not, or sends at another
+    instant, with what each version did instead; `purchases`: each customer's order times."""
+    here, there = numbered(working.sends), numbered(other.sends)
+    differences = []
+    for key in sorted(set(here) | set(there)):
+        if key in here and key in there and here[key].at == there[key].at:
+            continue
+        send = here.get(key) or there[key]
+        differences.append(Difference(key[0], key[1], send.channel, _outcome(working, here, key),
+                                      _outcome(other, there, key), send.at))
+    channels = sorted({s.channel for s in working.sends} | {s.channel for s in other.sends})
+    by_channel = {c: (sum(s.channel == c for s in working.sends), sum(s.channel == c for s in other.sends)) for c in channels}
+
+    def purchased_within_the_hour(send: Send) -> bool:
+        return any(send.at - timedelta(hours=1) <= t <= send.at for t in purchases.get(send.customer_id, []))
+
+    added = [s for key, s in here.items() if key not in there]
+    removed = [s for key, s in there.items() if key not in here]
+    return Comparison(working, other, label, differences, by_channel,
+                      {"added": sum(map(purchased_within_the_hour, added)),
+                       "removed": sum(map(purchased_within_the_hour, removed))})
+
+
+def purchases_of(customers: set[str]) -> dict[str, list[datetime]]:
+    """Order times per customer (marts.fct_orders of the real warehouse), for the sends that differ."""
+    found: dict[str, list[datetime]] = defaultdict(list)
+    if not customers:
+        return found
+    con = connect()
+    try:
+        if not _exists(con, "marts.fct_orders"):
+            return found
+        wanted = sorted(customers)
+        for chunk in range(0, len(wanted), 1000):
+            part = wanted[chunk:chunk + 1000]
+            for customer, ordered_at in con.execute(
+                    f"select customer_id, ordered_at from marts.fct_orders where ordered_at is not null "
+                    f"and customer_id in ({', '.join('?' * len(part))})", part).fetchall():
+                found[customer].append(ordered_at)
+        return found
+    finally:
+        con.close()
+
+
+DIFFERENCES_DDL = """
+create schema if not exists analytics;
+create table if not exists analytics.journey_backtest_differences (
+    backtest_id    varchar   not null,   -- the working copy's backtest (analytics.journey_backtests)
+    against        varchar   not null,   -- the other version: a git ref or a YAML file's name
+    journey        varchar   not null,
+    customer_id    varchar   not null,
+    step_id        varchar   not null,
+    channel        varchar   not null,
+    sent_at        timestamp not null,
+    this_version   varchar   not null,
+    other_version  varchar   not null,
+    created_at     timestamp not null
+)
+"""
+
+
+def write_differences(comparison: Comparison) -> None:
+    from orchestration.syncs.lock import warehouse_lock
+
+    created = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = [[comparison.working.backtest_id, comparison.label, comparison.working.journey, d.customer_id, d.step_id,
+             d.channel, d.sent_at, d.this, d.other, created] for d in comparison.differences]
+    with warehouse_lock():
+        con = connect()
+        try:
+            for statement in DIFFERENCES_DDL.split(";"):
+                con.execute(statement)
+            if rows:
+                con.executemany("insert into analytics.journey_backtest_differences values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        finally:
+            con.close()
+
+
+def run_comparison(journey: str, start: datetime, end: datetime, every: timedelta, against: str,
+                   *, progress=None) -> Comparison:
+    """Backtest the working copy and `against` over the same instants, and what differs.
+    Only the working copy's backtest is written to analytics.journey_backtests; the
+    differences go to analytics.journey_backtest_differences under its id."""
+    check(journey, start, end, every)
+    with tempfile.TemporaryDirectory(prefix="throughline-against-") as tmp, other_version(journey, against, Path(tmp)) as (project, label):
+        other = run_backtest(journey, start, end, every, progress=progress, project=project, write=False)
+    working = run_backtest(journey, start, end, every, progress=progress)
+    comparison = compare(working, other, label, purchases_of(changed_customers(working, other)))
+    write_differences(comparison)
+    return comparison
+
+
+def format_comparison(comparison: Comparison) -> str:
+    from orchestration.summary import format_table
+
+    lines = [format_backtest(comparison.working), "", f"against {comparison.label}:"]
+    for channel, (here, there) in comparison.sends_by_channel.items():
+        delta = here - there
+        change = f"{abs(delta):,} {'more' if delta > 0 else 'fewer'}" if delta else "the same number of"
+        lines.append(f"  this version sends {change} {channel} ({here:,} against {there:,})")
+    added, removed = comparison.purchased_before["added"], comparison.purchased_before["removed"]
+    if added:
+        lines.append(f"  {added:,} of the sends only this version makes go to people who purchased within the hour before")
+    if removed:
+        lines.append(f"  {removed:,} of the sends only {comparison.label} makes go to people who purchased within the hour before")
+    if not comparison.differences:
+        lines.append("  no customer's messages differ")
+        return "\n".join(lines)
+    lines += ["", f"{len(comparison.changed_customers):,} customers differ:",
+              format_table(["customer", "step", "channel", "this version", comparison.label],
+                           [(d.customer_id, d.step_id, d.channel, d.this, d.other) for d in comparison.differences])]
     return "\n".join(lines)

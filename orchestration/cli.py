@@ -272,7 +272,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     import json
 
-    from orchestration.backtest import BacktestError, format_backtest, parse_every, parse_instant, run_backtest
+    from orchestration.backtest import (BacktestError, format_backtest, format_comparison, parse_every, parse_instant,
+                                        run_backtest, run_comparison)
     from orchestration.dbt.runner import DbtError
 
     def progress(number: int, total: int, at: datetime, seconds: float) -> None:
@@ -280,15 +281,26 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             print(f"  instant {number}/{total} {at:%Y-%m-%d %H:%M} ({seconds:.1f}s)", file=sys.stderr, flush=True)
 
     try:
-        result = run_backtest(args.journey, parse_instant("--from", args.start), parse_instant("--to", args.end),
-                              parse_every(args.every), progress=progress)
+        window = (args.journey, parse_instant("--from", args.start), parse_instant("--to", args.end), parse_every(args.every))
+        if args.against:
+            comparison = run_comparison(*window, args.against, progress=progress)
+        else:
+            result = run_backtest(*window, progress=progress)
     except BacktestError as error:
         print(f"throughline backtest: {error}", file=sys.stderr)
         return 2
     except DbtError as error:  # the warehouse is untouched: the failed run was in the scratch copy
         print(f"throughline backtest: deciding in the scratch copy failed; the warehouse is unchanged.\n{error}", file=sys.stderr)
         return 1
-    print(json.dumps(result.to_json(), indent=2) if args.json else format_backtest(result))
+    if not args.against:
+        print(json.dumps(result.to_json(), indent=2) if args.json else format_backtest(result))
+    elif args.json:
+        print(json.dumps({**comparison.working.to_json(), "against": comparison.label,
+                          "against_would_send": len(comparison.other.sends),
+                          "differences": [{**vars(d), "sent_at": d.sent_at.isoformat(sep=" ")} for d in comparison.differences]},
+                         indent=2))
+    else:
+        print(format_comparison(comparison))
     return 0
 
 
@@ -435,6 +447,8 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--from", dest="start", required=True, help="the first instant (UTC, ISO 8601)")
     bt.add_argument("--to", dest="end", required=True, help="the last instant at most (UTC, ISO 8601)")
     bt.add_argument("--every", default="1h", help="time between instants: 15m, 1h, 1d (default 1h)")
+    bt.add_argument("--against", metavar="REF", help="also replay the journey as it is in a git ref (HEAD, main~2) "
+                    "or another YAML file, and list what differs, customer by customer")
     bt.add_argument("--json", action="store_true", help="as JSON, with every simulated send")
     bt.set_defaults(func=cmd_backtest)
 

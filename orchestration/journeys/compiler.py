@@ -385,18 +385,18 @@ def load_catalog() -> Catalog:
     return Catalog(events=load_event_catalog(EVENT_CATALOG), segments=frozenset(segments), templates=load_templates(TEMPLATES_DIR))
 
 
-def load_project() -> tuple[list[Journey], Policies, Catalog]:
+def load_project(journeys_dir: Path = JOURNEYS_DIR) -> tuple[list[Journey], Policies, Catalog]:
     """Read and validate every journey; raises JourneyError on the first bad declaration."""
     catalog = load_catalog()
-    project_policies = load_policies(JOURNEYS_DIR / "policies.yml")
-    journeys = load_journeys(JOURNEYS_DIR, catalog)
+    project_policies = load_policies(journeys_dir / "policies.yml")
+    journeys = load_journeys(journeys_dir, catalog)
     for journey in journeys:
         for_journey(project_policies, journey.name, journey.policies)  # validates overrides
     return journeys, project_policies, catalog
 
 
-def compile_project(out_dir: Path = GENERATED_DIR) -> list[Path]:
-    journeys, project_policies, catalog = load_project()
+def compile_project(out_dir: Path = GENERATED_DIR, journeys_dir: Path = JOURNEYS_DIR) -> list[Path]:
+    journeys, project_policies, catalog = load_project(journeys_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {f"{j.model_name}.sql": render_journey(j, for_journey(project_policies, j.name, j.policies), catalog) for j in journeys}
     files["journey_candidates.sql"] = render_candidates(journeys)

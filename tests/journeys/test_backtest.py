@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from orchestration.backtest import BacktestError, counted_from, run_backtest
+from orchestration.backtest import (BacktestError, counted_from, format_comparison, journey_yaml_at, run_backtest,
+                                   run_comparison)
 from orchestration.cli import main
 from tests.engines import environment
 from tests.journeys.timeline import JourneyWarehouse, Timeline, engine_env_for, hours
@@ -133,8 +134,18 @@ def test_the_real_warehouse_is_unchanged_but_for_the_results_table(ran):
     assert counts["suppressed"] == sum(r["actions"] for r in result.rows if r["outcome"] == "suppressed") > 0
 
 
-def test_bad_requests_are_clear_errors(ran, capsys):
+def test_bad_requests_are_clear_errors(ran, capsys, tmp_path):
+    other, broken = tmp_path / "other.yml", tmp_path / "broken.yml"
+    other.write_text("name: upsell\n")
+    broken.write_text("name: abandoned_cart\nentry: {event: no_such_event}\nsteps: []\n")
     with environment(ran["warehouse"].engine_env):
+        with pytest.raises(BacktestError, match=r"--against .*other.yml: it declares the journey 'upsell', not 'abandoned_cart'"):
+            run_comparison(JOURNEY, TICKS[0], TICKS[-1], EVERY, str(other))
+        with pytest.raises(BacktestError, match=r"--against .*broken.yml: .*no_such_event"):
+            run_comparison(JOURNEY, TICKS[0], TICKS[-1], EVERY, str(broken))
+        assert main(["backtest", JOURNEY, "--from", "2026-05-04T12:00:00", "--to", "2026-05-06T17:00",
+                     "--against", str(tmp_path / "nowhere.yml")]) == 2
+        assert "--against" in capsys.readouterr().err
         with pytest.raises(BacktestError, match="no journey named 'abandoned_carts'"):
             run_backtest("abandoned_carts", TICKS[0], TICKS[-1])
         with pytest.raises(BacktestError, match="--from .* is after --to"):
@@ -143,3 +154,70 @@ def test_bad_requests_are_clear_errors(ran, capsys):
         assert "--every wants a positive duration" in capsys.readouterr().err
         assert main(["backtest", JOURNEY, "--from", "yesterday", "--to", "2026-05-06T17:00"]) == 2
         assert "--from wants a UTC instant" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def against(ran, tmp_path_factory):
+    """The same window against a version of the cart journey whose first wait is 2 hours, not 1."""
+    from orchestration.journeys.compiler import JOURNEYS_DIR
+
+    edited = tmp_path_factory.mktemp("against") / "abandoned_cart_2h.yml"
+    working = (JOURNEYS_DIR / "abandoned_cart.yml").read_text()
+    assert "  - wait: 1 hour\n" in working
+    edited.write_text(working.replace("  - wait: 1 hour\n", "  - wait: 2 hours\n", 1))
+    with environment(ran["warehouse"].engine_env):
+        return run_comparison(JOURNEY, TICKS[0], TICKS[-1], EVERY, str(edited))
+
+
+def test_against_another_version_lists_the_customers_a_timeline_says_change(ran, against):
+    """Hand-computed from history(): with a 2-hour wait, the texter's email (cart 1.5 h before
+    the first tick) is not due until after it and goes at the second tick; the last-minute
+    cart (1.2 h before the last tick) is not due by the end. Every other cart is either due
+    by the same tick both ways (early, later, capped, the busy ones) or bought first (buyer)."""
+    warehouse = ran["warehouse"]
+    texter, last_minute = warehouse.customer_of("texter"), warehouse.customer_of("last_minute")
+    assert against.changed_customers == {texter, last_minute}
+    by_key = {(d.customer_id, d.step_id): d for d in against.differences}
+    assert by_key[(texter, "cart_email")].this == f"sent at {TICKS[0]:%Y-%m-%d %H:%M}"
+    assert by_key[(texter, "cart_email")].other == f"sent at {TICKS[1]:%Y-%m-%d %H:%M}"
+    assert by_key[(last_minute, "cart_email")].this == f"sent at {TICKS[2]:%Y-%m-%d %H:%M}"
+    carted = TICKS[2] - hours(1.2)
+    assert by_key[(last_minute, "cart_email")].other == (
+        f"active, entered at {carted:%Y-%m-%d %H:%M}: the step was not due by the end of the window")
+    # The working copy's sends are the ones the ledger holds; the other version's differ only there.
+    assert {(s.customer_id, s.step_id, s.at) for s in against.working.sends} == set(warehouse.query(
+        "select customer_id, step_id, sent_at from raw.delivery_ledger where journey = ? and status = 'sent'", [JOURNEY]))
+    unchanged = {(s.customer_id, s.step_id, s.at) for s in against.working.sends if s.customer_id not in {texter, last_minute}}
+    assert unchanged == {(s.customer_id, s.step_id, s.at) for s in against.other.sends if s.customer_id not in {texter, last_minute}}
+    email = against.sends_by_channel["email"]
+    assert email[0] == email[1] + 1, "one email fewer: the last-minute cart's"
+    printed = format_comparison(against)
+    assert f"this version sends 1 more email ({email[0]} against {email[1]})" in printed
+    assert "2 customers differ" in printed and f"{last_minute}" in printed
+    written = warehouse.query("select customer_id, step_id, this_version, other_version from analytics.journey_backtest_differences "
+                              "where backtest_id = ?", [against.working.backtest_id])
+    assert sorted(written) == sorted((d.customer_id, d.step_id, d.this, d.other) for d in against.differences)
+
+
+def test_against_reads_a_git_ref_and_names_what_it_cannot_read(tmp_path):
+    import subprocess
+
+    journeys = tmp_path / "journeys"
+    journeys.mkdir()
+    (journeys / "cart.yml").write_text("name: abandoned_cart\nsteps: [{wait: 1 hour}]\n")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    (journeys / "cart.yml").write_text("name: abandoned_cart\nsteps: [{wait: 3 hours}]\n")
+    assert journey_yaml_at("HEAD", "abandoned_cart", journeys) == ("name: abandoned_cart\nsteps: [{wait: 1 hour}]\n", "HEAD")
+    with pytest.raises(BacktestError, match=r"--against nope: cannot read journeys/cart.yml there"):
+        journey_yaml_at("nope", "abandoned_cart", journeys)
+    with pytest.raises(BacktestError, match="--against missing.yml: no such file"):
+        journey_yaml_at("missing.yml", "abandoned_cart", journeys)
+    with pytest.raises(BacktestError, match="no journey file declares 'upsell'"):
+        journey_yaml_at("HEAD", "upsell", journeys)
