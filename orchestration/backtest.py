@@ -35,7 +35,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
+from orchestration.backtest_canvas import simulated_canvas, write_canvas_and_customers
 from orchestration.dbt.runner import environment, in_process_dbt
+from orchestration.report.canvas import Canvas
 from orchestration.settings import DBT_PROJECT_DIR, warehouse_path
 from orchestration.warehouse import MISSING_RELATION, Connection, connect, target
 
@@ -92,6 +94,7 @@ class Backtest:
     rows: list[dict] = field(default_factory=list)  # per day, step, outcome (and reason)
     most_affected: list[dict] = field(default_factory=list)
     seconds_per_instant: list[float] = field(default_factory=list)
+    canvas: Canvas | None = None  # the journey's canvas as the last instant left it (backtest_canvas.py)
 
     def to_json(self) -> dict:
         return {
@@ -101,6 +104,8 @@ class Backtest:
             "seconds_per_instant": round(sum(self.seconds_per_instant) / max(len(self.seconds_per_instant), 1), 3),
             "rows": [{**r, "day": r["day"].isoformat()} for r in self.rows],
             "most_affected": self.most_affected,
+            "canvas": [{"node_id": node.id, "metric": metric, "value": value} for node in (self.canvas.nodes if self.canvas else [])
+                       for _, metric, value in node.counts],
             "sends": [{"at": s.at.isoformat(sep=" "), "step_id": s.step_id, "customer_id": s.customer_id,
                        "channel": s.channel, "action_id": s.action_id} for s in self.sends],
         }
@@ -323,6 +328,7 @@ def run_backtest(journey: str, start: datetime, end: datetime, every: timedelta 
             result.seconds_per_instant.append(time.perf_counter() - started)
             if progress:
                 progress(number, len(instants), at, result.seconds_per_instant[-1])
+        result.canvas = simulated_canvas(journey, instants[-1], scratch_env, Path(tmp) / "target", MANIFEST)
     summarise(result, final, deferred)
     write_results(result)
     return result
@@ -406,6 +412,7 @@ def write_results(result: Backtest) -> None:
                 con.execute(statement)
             if rows:
                 con.executemany("insert into analytics.journey_backtests values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            write_canvas_and_customers(con, result, created)
         finally:
             con.close()
 
@@ -426,5 +433,6 @@ def format_backtest(result: Backtest) -> str:
                   format_table(["customer", "would send", "suppressed", "deferred", "converted"],
                                [(c["customer_id"], c["would_send"], c["suppressed"], c["deferred"], c["converted"])
                                 for c in result.most_affected])]
-    lines.append(f"\nwritten to analytics.journey_backtests (backtest_id {result.backtest_id})")
+    lines.append(f"\nwritten to analytics.journey_backtests, journey_backtest_canvas and journey_backtest_customers "
+                 f"(backtest_id {result.backtest_id})")
     return "\n".join(lines)

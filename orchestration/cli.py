@@ -289,6 +289,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(f"throughline backtest: deciding in the scratch copy failed; the warehouse is unchanged.\n{error}", file=sys.stderr)
         return 1
     print(json.dumps(result.to_json(), indent=2) if args.json else format_backtest(result))
+    if args.canvas:
+        from orchestration.backtest_canvas import write_canvas_svg
+
+        write_canvas_svg(result, Path(args.canvas))
+        print(f"wrote the canvas with the simulated counts to {args.canvas}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -436,6 +441,7 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--to", dest="end", required=True, help="the last instant at most (UTC, ISO 8601)")
     bt.add_argument("--every", default="1h", help="time between instants: 15m, 1h, 1d (default 1h)")
     bt.add_argument("--json", action="store_true", help="as JSON, with every simulated send")
+    bt.add_argument("--canvas", metavar="FILE.svg", help="also draw the journey's canvas with the simulated counts to FILE.svg")
     bt.set_defaults(func=cmd_backtest)
 
     r = sub.add_parser("report", help="write the journey report: one self-contained HTML file with charts")
