@@ -3,7 +3,8 @@
 Decisions are a pure function of (events, delivery ledger, now), so a journey can be
 replayed at each instant of a window. The replay runs in a scratch copy of the warehouse
 and sends nothing; only its summary is written to the real warehouse
-(`analytics.journey_backtests`). docs/journeys.md, "Backtests".
+(`analytics.journey_backtests`, and beside it the journey's canvas with the simulated
+counts and the customers most affected: backtest_canvas.py). docs/journeys.md, "Backtests".
 
 In the copy:
 - the journey's own ledger rows at or after the window's start are removed: they are what

@@ -4,7 +4,8 @@ channel and fallback, the exit with its goals), with the warehouse's counts on e
 `layout()` places the nodes (a branch's arms side by side, joined again below them);
 `node_counts()` reads the analytics models for each node; `render_svg()` draws it as
 inline SVG, each count in an element with `data-node`, `data-metric` and `data-value`,
-as the rest of the report does.
+as the rest of the report does. A backtest draws the same layout with the counts it
+stored (`with_stored_counts`, orchestration/backtest_canvas.py).
 """
 
 from __future__ import annotations
@@ -244,8 +245,8 @@ def build_canvas(con, journey: Journey) -> Canvas:
 
 def with_stored_counts(canvas: Canvas, rows: list[tuple]) -> Canvas:
     """`canvas` (a fresh layout) with the counts of journey_backtest_canvas rows
-    (node_id, count_index, label, metric, value, note); a node the YAML no longer has is
-    left out, a node new since the backtest has no counts."""
+    (node_id, count_index, label, metric, value, note): a node new since the backtest has
+    none, and the counts of a node the YAML no longer has are not drawn."""
     by_id = {node.id: node for node in canvas.nodes}
     for node_id, _, label_text, metric, value, note in sorted(rows, key=lambda r: (r[0], r[1])):
         if node_id in by_id:

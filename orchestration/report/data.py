@@ -138,6 +138,7 @@ def load_backtests(con, built: set[str]) -> list[dict]:
             rows = con.execute("select node_id, count_index, label, metric, value, note from analytics.journey_backtest_canvas "
                                "where backtest_id = ?", [backtest_id]).fetchall()
             if rows:
-                backtest["canvas"] = canvas.render_svg(canvas.with_stored_counts(canvas.layout(journeys[name]), rows), backtest_id=backtest_id)
+                drawn = canvas.with_stored_counts(canvas.layout(journeys[name]), rows)
+                backtest["canvas"] = canvas.render_svg(drawn, backtest_id=backtest_id)
         backtests.append(backtest)
     return backtests

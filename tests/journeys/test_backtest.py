@@ -219,8 +219,7 @@ def test_the_canvas_and_the_customers_most_affected_are_stored_beside_the_summar
         stored = warehouse.query("select node_id, metric, value, from_at, to_at, instants from analytics.journey_backtest_canvas "
                                  "where backtest_id = ? and journey = ?", [result.backtest_id, result.journey])
         assert {(node, metric): int(value) for node, metric, value, *_ in stored} == canvas_counts(result.canvas)
-        assert {tuple(window) for *_, window_from, window_to, instants in stored for window in [(window_from, window_to, instants)]} \
-            == {(result.start, result.end, len(result.instants))}
+        assert {tuple(row[3:]) for row in stored} == {(result.start, result.end, len(result.instants))}
         customers = warehouse.query("select customer_rank, customer_id, would_send, suppressed, deferred, converted "
                                     "from analytics.journey_backtest_customers where backtest_id = ? order by customer_rank",
                                     [result.backtest_id])
