@@ -3,7 +3,8 @@
 Decisions are a pure function of (events, delivery ledger, now), so a journey can be
 replayed at each instant of a window. The replay runs in a scratch copy of the warehouse
 and sends nothing; only its summary is written to the real warehouse
-(`analytics.journey_backtests`). docs/journeys.md, "Backtests".
+(`analytics.journey_backtests`, and beside it the journey's canvas with the simulated
+counts and the customers most affected: backtest_canvas.py). docs/journeys.md, "Backtests".
 
 In the copy:
 - the journey's own ledger rows at or after the window's start are removed: they are what
@@ -35,7 +36,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
+from orchestration.backtest_canvas import simulated_canvas, write_canvas_and_customers
 from orchestration.dbt.runner import InProcessDbt, environment, in_process_dbt
+from orchestration.report.canvas import Canvas
 from orchestration.settings import DBT_PROJECT_DIR, warehouse_path
 from orchestration.warehouse import MISSING_RELATION, Connection, connect, target
 
@@ -95,6 +98,7 @@ class Backtest:
     # As the last instant left them, to say why another version differs (compare()):
     decisions: dict[tuple[str, str], tuple] = field(default_factory=dict)  # (customer, step) -> status, reason_code, reason, scheduled_at
     instances: dict[str, tuple] = field(default_factory=dict)  # customer -> state, exit_reason, entered_at, exited_at (latest)
+    canvas: Canvas | None = None  # the journey's canvas as the last instant left it (backtest_canvas.py)
 
     def to_json(self) -> dict:
         return {
@@ -104,6 +108,8 @@ class Backtest:
             "seconds_per_instant": round(sum(self.seconds_per_instant) / max(len(self.seconds_per_instant), 1), 3),
             "rows": [{**r, "day": r["day"].isoformat()} for r in self.rows],
             "most_affected": self.most_affected,
+            "canvas": [{"node_id": node.id, "metric": metric, "value": value} for node in (self.canvas.nodes if self.canvas else [])
+                       for _, metric, value in node.counts],
             "sends": [{"at": s.at.isoformat(sep=" "), "step_id": s.step_id, "customer_id": s.customer_id,
                        "channel": s.channel, "action_id": s.action_id} for s in self.sends],
         }
@@ -329,6 +335,8 @@ def run_backtest(journey: str, start: datetime, end: datetime, every: timedelta 
             result.seconds_per_instant.append(time.perf_counter() - started)
             if progress:
                 progress(number, len(instants), at, result.seconds_per_instant[-1])
+        if project is None:  # the canvas is drawn from the working copy's YAML
+            result.canvas = simulated_canvas(journey, instants[-1], scratch_env, Path(tmp) / "target", MANIFEST)
     summarise(result, final, deferred)
     if write:
         write_results(result)
@@ -425,6 +433,7 @@ def write_results(result: Backtest) -> None:
                 con.execute(statement)
             if rows:
                 con.executemany("insert into analytics.journey_backtests values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            write_canvas_and_customers(con, result, created)
         finally:
             con.close()
 
@@ -445,7 +454,8 @@ def format_backtest(result: Backtest) -> str:
                   format_table(["customer", "would send", "suppressed", "deferred", "converted"],
                                [(c["customer_id"], c["would_send"], c["suppressed"], c["deferred"], c["converted"])
                                 for c in result.most_affected])]
-    lines.append(f"\nwritten to analytics.journey_backtests (backtest_id {result.backtest_id})")
+    lines.append(f"\nwritten to analytics.journey_backtests, journey_backtest_canvas and journey_backtest_customers "
+                 f"(backtest_id {result.backtest_id})")
     return "\n".join(lines)
 
 

@@ -292,15 +292,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     except DbtError as error:  # the warehouse is untouched: the failed run was in the scratch copy
         print(f"throughline backtest: deciding in the scratch copy failed; the warehouse is unchanged.\n{error}", file=sys.stderr)
         return 1
+    result = comparison.working if args.against else result
     if not args.against:
         print(json.dumps(result.to_json(), indent=2) if args.json else format_backtest(result))
     elif args.json:
-        print(json.dumps({**comparison.working.to_json(), "against": comparison.label,
+        print(json.dumps({**result.to_json(), "against": comparison.label,
                           "against_would_send": len(comparison.other.sends),
                           "differences": [{**vars(d), "sent_at": d.sent_at.isoformat(sep=" ")} for d in comparison.differences]},
                          indent=2))
     else:
         print(format_comparison(comparison))
+    if args.canvas:
+        from orchestration.backtest_canvas import write_canvas_svg
+
+        write_canvas_svg(result, Path(args.canvas))
+        print(f"wrote the canvas with the simulated counts to {args.canvas}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -450,6 +456,7 @@ def parser() -> argparse.ArgumentParser:
     bt.add_argument("--against", metavar="REF", help="also replay the journey as it is in a git ref (HEAD, main~2) "
                     "or another YAML file, and list what differs, customer by customer")
     bt.add_argument("--json", action="store_true", help="as JSON, with every simulated send")
+    bt.add_argument("--canvas", metavar="FILE.svg", help="also draw the journey's canvas with the simulated counts to FILE.svg")
     bt.set_defaults(func=cmd_backtest)
 
     r = sub.add_parser("report", help="write the journey report: one self-contained HTML file with charts")

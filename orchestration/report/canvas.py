@@ -4,7 +4,8 @@ channel and fallback, the exit with its goals), with the warehouse's counts on e
 `layout()` places the nodes (a branch's arms side by side, joined again below them);
 `node_counts()` reads the analytics models for each node; `render_svg()` draws it as
 inline SVG, each count in an element with `data-node`, `data-metric` and `data-value`,
-as the rest of the report does.
+as the rest of the report does. A backtest draws the same layout with the counts it
+stored (`with_stored_counts`, orchestration/backtest_canvas.py).
 """
 
 from __future__ import annotations
@@ -188,8 +189,12 @@ def _text(x: float, y: float, text: str, **attributes: str) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}"{extra}>{escape(text)}</text>'
 
 
-def render_svg(canvas: Canvas) -> Markup:
-    parts = [f'<svg class="canvas" data-canvas="{escape(canvas.journey)}" viewBox="0 0 {canvas.width:.0f} {canvas.height:.0f}" '
+def render_svg(canvas: Canvas, backtest_id: str | None = None) -> Markup:
+    """A backtest's canvas (`backtest_id`) keys its counts by `data-backtest-canvas` and
+    `data-backtest` instead of `data-canvas`: one page can hold both canvases of a journey."""
+    key = {"data_backtest_canvas": canvas.journey, "data_backtest": backtest_id} if backtest_id else {"data_canvas": canvas.journey}
+    marked = f' data-backtest="{escape(backtest_id)}"' if backtest_id else ""
+    parts = [f'<svg class="canvas" data-canvas="{escape(canvas.journey)}"{marked} viewBox="0 0 {canvas.width:.0f} {canvas.height:.0f}" '
              f'width="{canvas.width:.0f}" height="{canvas.height:.0f}" role="img" '
              f'aria-label="{escape(canvas.journey)} as a diagram">', STYLE]
     by_id = {node.id: node for node in canvas.nodes}
@@ -214,7 +219,7 @@ def render_svg(canvas: Canvas) -> Markup:
             shown = f"{label_text} {value:,}"
             if x + CHAR_WIDTH * len(shown) > left + NODE_WIDTH - 4:
                 x, y = left + 8, y + 15
-            parts.append(_text(x, y, shown, class_="count", data_canvas=canvas.journey, data_node=node.id,
+            parts.append(_text(x, y, shown, class_="count", **key, data_node=node.id,
                                data_metric=metric, data_value=str(value)))
             x += CHAR_WIDTH * len(shown) + 10
         if node.note:
@@ -235,6 +240,18 @@ NEEDS = ("journey_funnel", "journey_step_funnel", "journey_suppression_reasons")
 def build_canvas(con, journey: Journey) -> Canvas:
     canvas = layout(journey)
     node_counts(con, canvas)
+    return canvas
+
+
+def with_stored_counts(canvas: Canvas, rows: list[tuple]) -> Canvas:
+    """`canvas` (a fresh layout) with the counts of journey_backtest_canvas rows
+    (node_id, count_index, label, metric, value, note): a node new since the backtest has
+    none, and the counts of a node the YAML no longer has are not drawn."""
+    by_id = {node.id: node for node in canvas.nodes}
+    for node_id, _, label_text, metric, value, note in sorted(rows, key=lambda r: (r[0], r[1])):
+        if node_id in by_id:
+            by_id[node_id].counts.append((label_text, metric, int(value)))
+            by_id[node_id].note = note or ""
     return canvas
 
 

@@ -38,6 +38,7 @@ class ReportData:
     canvases: list[tuple[str, str]] = field(default_factory=list)  # (journey, inline SVG), canvas.py
     source_revenue: list[dict] = field(default_factory=list)  # only with Shopify or Stripe on (docs/sources.md)
     mrr_movements: list[dict] = field(default_factory=list)  # only with Stripe on: per month, newest first
+    backtests: list[dict] = field(default_factory=list)  # each journey's latest `throughline backtest`
 
     @property
     def empty(self) -> bool:
@@ -91,4 +92,53 @@ def load_report_data(con: duckdb.DuckDBPyConnection) -> ReportData:
         data.source_revenue = _rows(con, "select * from analytics.source_revenue order by source")
     if "mrr_movements" in built:
         data.mrr_movements = _rows(con, "select * from analytics.mrr_movements order by movement_month desc limit 12")
+    if "journey_backtests" in built:
+        data.backtests = load_backtests(con, built)
     return data
+
+
+BACKTEST_OUTCOMES = ("would_send", "suppressed", "deferred", "converted")
+WINDOW = "backtest_id, journey, from_at, to_at, every_seconds, instants, created_at"
+
+
+def load_backtests(con, built: set[str]) -> list[dict]:
+    """Each journey's latest backtest (by created_at): its window, its totals per step and
+    outcome (suppressed also by reason), the customers most affected and its canvas. A
+    backtest that decided nothing has no journey_backtests rows, only canvas rows."""
+    windows = _rows(con, f"select distinct {WINDOW} from analytics.journey_backtests")
+    if "journey_backtest_canvas" in built:
+        windows += _rows(con, f"select distinct {WINDOW} from analytics.journey_backtest_canvas")
+    latest: dict[str, dict] = {}
+    for window in windows:
+        if window["journey"] not in latest or window["created_at"] > latest[window["journey"]]["created_at"]:
+            latest[window["journey"]] = window
+    journeys = {journey.name: journey for journey in load_project()[0]} if latest else {}
+    backtests = []
+    for name, window in sorted(latest.items()):
+        backtest_id = window["backtest_id"]
+        totals = _rows(con, """
+            select step_id, outcome, reason_code, sum(actions) as actions from analytics.journey_backtests
+            where backtest_id = ? group by step_id, outcome, reason_code""", [backtest_id])
+        steps: dict[str, dict] = {}
+        for row in totals:
+            step = steps.setdefault(row["step_id"], {"step_id": row["step_id"], **dict.fromkeys(BACKTEST_OUTCOMES, 0), "reasons": []})
+            step[row["outcome"]] += int(row["actions"])
+            if row["outcome"] == "suppressed":
+                step["reasons"].append((row["reason_code"], int(row["actions"])))
+        for step in steps.values():
+            step["reasons"].sort(key=lambda reason: (-reason[1], reason[0] or ""))
+        order = {node.id: number for number, node in enumerate(canvas.layout(journeys[name]).nodes)} if name in journeys else {}
+        backtest = {**window, "steps": sorted(steps.values(), key=lambda s: (order.get(s["step_id"], len(order)), s["step_id"])),
+                    "customers": [], "canvas": None}
+        if "journey_backtest_customers" in built:
+            backtest["customers"] = _rows(con, """
+                select customer_id, would_send, suppressed, deferred, converted from analytics.journey_backtest_customers
+                where backtest_id = ? order by customer_rank""", [backtest_id])
+        if "journey_backtest_canvas" in built and name in journeys:
+            rows = con.execute("select node_id, count_index, label, metric, value, note from analytics.journey_backtest_canvas "
+                               "where backtest_id = ?", [backtest_id]).fetchall()
+            if rows:
+                drawn = canvas.with_stored_counts(canvas.layout(journeys[name]), rows)
+                backtest["canvas"] = canvas.render_svg(drawn, backtest_id=backtest_id)
+        backtests.append(backtest)
+    return backtests

@@ -83,6 +83,15 @@ def number(value) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def every(seconds) -> str:
+    """A backtest's --every as it was given: 15m, 1h, 1d."""
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"
+
+
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
@@ -121,7 +130,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(label=label, reason_label=reason_label, count=count, percent=percent,
                        signed_percent=signed_percent, points=points, money=money, number=number,
-                       segment_label=segment_label)
+                       segment_label=segment_label, every=every)
     env.globals.update(position=position, verdicts=VERDICTS, missing=_missing)
     return env
 

@@ -221,3 +221,165 @@ def test_against_reads_a_git_ref_and_names_what_it_cannot_read(tmp_path):
         journey_yaml_at("missing.yml", "abandoned_cart", journeys)
     with pytest.raises(BacktestError, match="no journey file declares 'upsell'"):
         journey_yaml_at("HEAD", "upsell", journeys)
+
+
+# ------------------------------------------------------------------ the backtest's canvas
+
+
+def canvas_counts(canvas) -> dict[tuple[str, str], int]:
+    return {(node.id, metric): value for node in canvas.nodes for _, metric, value in node.counts}
+
+
+def test_the_backtest_canvas_counts_what_the_ticks_decided(ran):
+    """The window ran tick by tick at the backtest's instants, so every count on the
+    simulated canvas equals its query of the real warehouse as the last tick left it; the
+    sends are the replay's own and the held-back ones its journey_backtests rows."""
+    warehouse, result = ran["warehouse"], ran["result"]
+    shown = canvas_counts(result.canvas)
+    sends = [node.id for node in result.canvas.nodes if node.kind == "send"]
+    assert len(sends) >= 3 and all((step, "sent") in shown for step in sends)
+    assert warehouse.query("select count(*) from raw.delivery_ledger where journey = ? and sent_at < ?", [JOURNEY, TICKS[0]]) == [(0,)]
+    simulated = Counter(send.step_id for send in result.sends)
+    assert {step: shown[(step, "sent")] for step in sends} == {step: simulated[step] for step in sends}
+    assert sum(simulated.values()) >= 3
+
+    # Held back (treated) and the holdout's actions (suppressed as `holdout`): the suppressed rows.
+    stored = warehouse.query("select step_id, reason_code, sum(actions) from analytics.journey_backtests "
+                             "where backtest_id = ? and outcome = 'suppressed' group by step_id, reason_code", [result.backtest_id])
+    per_step = Counter()
+    for step, _, actions in stored:
+        per_step[step] += int(actions)
+    assert {step: shown[(step, "suppressed")] + shown[(step, "holdout")] for step in sends} == {step: per_step[step] for step in sends}
+    assert sum(per_step.values()) > 0
+    for step in sends:  # the note names the top reason other than the holdout, as the live canvas does
+        reasons = sorted(((-int(n), reason) for s, reason, n in stored if s == step and reason != "holdout"))
+        note = next(node.note for node in result.canvas.nodes if node.id == step)
+        assert note == (f"top reason: {reasons[0][1]} ({-reasons[0][0]:,})" if reasons else "")
+
+    # Reached and due per send step, from the ticks' own decisions.
+    decided = {(step, arm): (n, due) for step, arm, n, due in warehouse.query(
+        "select step_id, arm, count(*), sum(case when status in ('due', 'deferred') then 1 else 0 end) "
+        "from journeys.journey_decisions where journey = ? group by step_id, arm", [JOURNEY])}
+    for step in sends:
+        reached, due = decided.get((step, "treatment"), (0, 0))
+        assert (shown[(step, "reached")], shown[(step, "due")]) == (reached, int(due))
+        assert shown[(step, "holdout")] == decided.get((step, "control"), (0,))[0]
+
+    # Entry and exit: the instances by arm and by state.
+    arms = dict(warehouse.query("select arm, count(*) from journeys.journey_instances where journey = ? group by arm", [JOURNEY]))
+    states = Counter(dict(warehouse.query("select state, count(*) from journeys.journey_instances where journey = ? group by state",
+                                          [JOURNEY])))
+    assert (shown[("entry", "entered_treatment")], shown[("entry", "entered_control")]) == (arms.get("treatment", 0), arms.get("control", 0))
+    assert [shown[("exit", m)] for m in ("converted", "exited", "active")] == \
+        [states["converted"], states["exited"] + states["completed"], states["active"]]
+    assert shown[("entry", "entered_treatment")] >= 5 and shown[("exit", "converted")] >= 1
+
+    # Each wait: the active treated instances whose last send is the one before it (the journey has no branch).
+    reached: dict[str, set] = {}
+    for instance, step in warehouse.query(
+            "select i.instance_id, d.step_id from journeys.journey_instances as i left join journeys.journey_decisions as d "
+            "on d.instance_id = i.instance_id where i.journey = ? and i.arm = 'treatment' and i.state = 'active'", [JOURNEY]):
+        reached.setdefault(instance, set()).update([step] if step else [])
+    nodes = result.canvas.nodes
+    waits = [i for i, node in enumerate(nodes) if node.kind in ("wait", "wait_until")]
+    assert len(waits) >= 2
+    for i in waits:
+        before = next((n.id for n in reversed(nodes[:i]) if n.kind == "send"), None)
+        after = {n.id for n in nodes[i + 1:] if n.kind == "send"}
+        held = sum(1 for steps in reached.values() if (before is None or before in steps) and not steps & after)
+        assert shown[(nodes[i].id, "waiting")] == held, nodes[i].id
+    assert sum(shown[(nodes[i].id, "waiting")] for i in waits) > 0
+
+
+def test_the_canvas_and_the_customers_most_affected_are_stored_beside_the_summary(ran):
+    warehouse = ran["warehouse"]
+    for result in (ran["result"], ran["welcome"]):
+        stored = warehouse.query("select node_id, metric, value, from_at, to_at, instants from analytics.journey_backtest_canvas "
+                                 "where backtest_id = ? and journey = ?", [result.backtest_id, result.journey])
+        assert {(node, metric): int(value) for node, metric, value, *_ in stored} == canvas_counts(result.canvas)
+        assert {tuple(row[3:]) for row in stored} == {(result.start, result.end, len(result.instants))}
+        customers = warehouse.query("select customer_rank, customer_id, would_send, suppressed, deferred, converted "
+                                    "from analytics.journey_backtest_customers where backtest_id = ? order by customer_rank",
+                                    [result.backtest_id])
+        assert [{"customer_id": c, "would_send": w, "suppressed": s, "deferred": d, "converted": v}
+                for _, c, w, s, d, v in customers] == result.most_affected
+        assert [rank for rank, *_ in customers] == list(range(1, len(result.most_affected) + 1))
+    assert ran["result"].most_affected and ran["welcome"].canvas.nodes[0].counts
+
+
+def test_the_canvas_as_a_file_holds_the_same_counts(ran, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from orchestration.backtest_canvas import write_canvas_svg
+
+    result = ran["result"]
+    path = tmp_path / "canvas.svg"
+    write_canvas_svg(result, path)
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("data-backtest") == result.backtest_id
+    counts = {(t.get("data-node"), t.get("data-metric")): int(t.get("data-value")) for t in root.iter("{http://www.w3.org/2000/svg}text")
+              if t.get("data-metric")}
+    assert counts == canvas_counts(result.canvas)
+
+
+def test_the_report_shows_each_journeys_latest_backtest(ran, against, tmp_path):
+    """Rendered in headless Chromium: every cell of the Backtests section is its
+    analytics.journey_backtests sum, the canvas its journey_backtest_canvas rows."""
+    from orchestration.report import ReportData, load_report_data, render_report
+    from orchestration.warehouse import connect
+    from tests.report.chromium import data_elements, render
+
+    # The cart's latest backtest is the --against run's working copy (written after ran's).
+    warehouse, results = ran["warehouse"], (against.working, ran["welcome"])
+    ids = sorted(result.backtest_id for result in results)
+    # An older backtest of the cart journey: the report shows the latest one.
+    older = f"{results[0].backtest_id}_old"
+    for table in ("journey_backtests", "journey_backtest_canvas"):
+        columns = [c for (c,) in warehouse.query("select column_name from information_schema.columns where table_schema = 'analytics' "
+                                                 "and table_name = ? order by ordinal_position", [table])]
+        copied = ", ".join({"backtest_id": f"'{older}'", "created_at": "created_at - interval '1 day'"}.get(c, c) for c in columns)
+        warehouse.execute(f"insert into analytics.{table} select {copied} from analytics.{table} "
+                          f"where backtest_id = '{results[0].backtest_id}'")
+    with environment(warehouse.engine_env):
+        con = connect(read_only=True)
+        try:
+            data = load_report_data(con)
+        finally:
+            con.close()
+    assert sorted(b["backtest_id"] for b in data.backtests) == ids
+    out = tmp_path / "report.html"
+    out.write_text(render_report(data), encoding="utf-8")
+    rendered = render(out)
+    assert rendered.console == [], rendered.console
+    elements = data_elements(rendered.dom)
+    assert sorted({e["backtest"] for e in elements if "backtest" in e}) == ids
+
+    cells = {(e["backtest"], e["backtest-step"], e["metric"], e.get("backtest-reason")): e for e in elements if "backtest-step" in e}
+    expected: Counter = Counter()
+    for backtest_id, step, outcome, reason, actions in warehouse.query(
+            "select backtest_id, step_id, outcome, reason_code, sum(actions) from analytics.journey_backtests "
+            f"where backtest_id in ({', '.join('?' for _ in ids)}) group by backtest_id, step_id, outcome, reason_code", ids):
+        for outcome_name in ("would_send", "suppressed", "deferred", "converted"):
+            expected[(backtest_id, step, outcome_name, None)] += 0  # every outcome has its cell
+        expected[(backtest_id, step, outcome, None)] += int(actions)
+        if outcome == "suppressed":
+            expected[(backtest_id, step, outcome, reason)] += int(actions)
+    assert {key: int(e["value"]) for key, e in cells.items()} == dict(expected)
+    assert all(e["text"].strip().replace(",", "") == e["value"] for e in cells.values())
+    assert sum(v for (_, _, outcome, reason), v in expected.items() if outcome == "would_send") == len(results[0].sends) > 0
+
+    instants = {e["backtest"]: int(e["value"]) for e in elements if e.get("metric") == "instants"}
+    assert instants == {result.backtest_id: len(result.instants) for result in results}
+    canvases = {(e["backtest"], e["node"], e["metric"]): int(e["value"]) for e in elements if "backtest-canvas" in e}
+    stored = warehouse.query("select backtest_id, node_id, metric, value from analytics.journey_backtest_canvas "
+                             f"where backtest_id in ({', '.join('?' for _ in ids)})", ids)
+    assert canvases == {(b, node, metric): int(value) for b, node, metric, value in stored}
+    assert not any("canvas" in e for e in elements), "a backtest's counts are not read as the live canvas's"
+    customers = {(e["backtest"], e["backtest-customer"], e["metric"]): int(e["value"]) for e in elements if "backtest-customer" in e}
+    assert customers == {(b, c, m): int(v) for b, c, *values in warehouse.query(
+        "select backtest_id, customer_id, would_send, suppressed, deferred, converted from analytics.journey_backtest_customers "
+        f"where backtest_id in ({', '.join('?' for _ in ids)})", ids)
+        for m, v in zip(("would_send", "suppressed", "deferred", "converted"), values)} != {}
+
+    # No backtest table, no section.
+    assert 'id="backtests"' not in render_report(ReportData())
