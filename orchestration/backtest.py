@@ -421,21 +421,32 @@ def summarise(result: Backtest, final: dict, deferred: dict) -> None:
 
 def write_results(result: Backtest) -> None:
     """One row per day, step and outcome, in the real warehouse, for the report."""
-    from orchestration.syncs.lock import warehouse_lock
-
     created = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = [[result.backtest_id, result.journey, result.start, result.end, int(result.every.total_seconds()), len(result.instants),
              r["day"], r["step_id"], r["outcome"], r["reason_code"], r["actions"], r["customers"], created] for r in result.rows]
+    with results_table(RESULTS_DDL) as con:
+        insert_rows(con, "analytics.journey_backtests", rows)
+        write_canvas_and_customers(con, result, created)
+
+
+@contextmanager
+def results_table(ddl: str) -> Iterator[Connection]:
+    """The real warehouse, under its lock (no tick writes it meanwhile), with a results table made if missing."""
+    from orchestration.syncs.lock import warehouse_lock
+
     with warehouse_lock():
         con = connect()
         try:
-            for statement in RESULTS_DDL.split(";"):
+            for statement in ddl.split(";"):
                 con.execute(statement)
-            if rows:
-                con.executemany("insert into analytics.journey_backtests values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            write_canvas_and_customers(con, result, created)
+            yield con
         finally:
             con.close()
+
+
+def insert_rows(con: Connection, table: str, rows: list[list]) -> None:
+    if rows:
+        con.executemany(f"insert into {table} values ({', '.join('?' * len(rows[0]))})", rows)
 
 
 def format_backtest(result: Backtest) -> str:
@@ -655,20 +666,11 @@ create table if not exists analytics.journey_backtest_differences (
 
 
 def write_differences(comparison: Comparison) -> None:
-    from orchestration.syncs.lock import warehouse_lock
-
     created = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = [[comparison.working.backtest_id, comparison.label, comparison.working.journey, d.customer_id, d.step_id,
              d.channel, d.sent_at, d.this, d.other, created] for d in comparison.differences]
-    with warehouse_lock():
-        con = connect()
-        try:
-            for statement in DIFFERENCES_DDL.split(";"):
-                con.execute(statement)
-            if rows:
-                con.executemany("insert into analytics.journey_backtest_differences values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        finally:
-            con.close()
+    with results_table(DIFFERENCES_DDL) as con:
+        insert_rows(con, "analytics.journey_backtest_differences", rows)
 
 
 def run_comparison(journey: str, start: datetime, end: datetime, every: timedelta, against: str,
