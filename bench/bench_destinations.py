@@ -10,7 +10,9 @@ A case is a module in ``bench/destination_cases/`` with:
 - ``rows(count) -> list``: the input both sides start from, as a sync holds it: each record's
   key and its fields (a dict per row, as read from the warehouse), built before the clock;
 - ``ours(base_url, rows) -> int``: the rows as ``Record``s through ``connectors.create(...).write``
-  (its client rate limit raised where the bare loop has none), the number accepted;
+  (its client rate limit raised where the bare loop has none), the number accepted. The records are
+  made as a sync makes them: a page of 10,000 at a time as the destination reads on for audiences and
+  profiles (``as_a_sync_hands_them_over``), the whole batch up front for message sends;
 - ``bare(base_url, rows) -> int``: the same requests built from the same rows and sent from one
   ``requests.Session`` with no retries, checks or result objects, the number accepted.
 

@@ -3,8 +3,9 @@
 import requests
 
 # Imported here, outside the timed call, as the bare loop's requests is.
-from connectors import Operation, Record
+from connectors import Operation
 from connectors.destinations.activecampaign import ActiveCampaignDestination
+from . import as_a_sync_hands_them_over
 
 VENDOR = "activecampaign"
 RECORDS = 20_000
@@ -23,7 +24,7 @@ def rows(count: int) -> list:
 
 def ours(base_url: str, rows: list) -> int:
 
-    records = [Record(key, fields) for key, fields in rows]
+    records = as_a_sync_hands_them_over(rows)
     # The published 5 requests a second would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_ACTIVECAMPAIGN_API_TOKEN": _token(), "THROUGHLINE_ACTIVECAMPAIGN_BASE_URL": base_url,
            "THROUGHLINE_ACTIVECAMPAIGN_RATE_PER_SECOND": "100000"}

@@ -4,6 +4,8 @@ import hashlib
 
 import requests
 
+from . import as_a_sync_hands_them_over
+
 VENDOR = "linkedin"
 RECORDS = 50_000
 OPERATION = "add_audience_members (dmpSegments users BATCH_CREATE, 5,000 a call)"
@@ -20,10 +22,10 @@ def rows(count: int) -> list:
 
 
 def ours(base_url: str, rows: list) -> int:
-    from connectors import Operation, Record, create
+    from connectors import Operation, create
     from connectors.vendor_servers.linkedin import DEMO_SEGMENT
 
-    records = [Record(key, fields) for key, fields in rows]
+    records = as_a_sync_hands_them_over(rows)
     # The published 500 requests a minute would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_LINKEDIN_ACCESS_TOKEN": _token(), "THROUGHLINE_LINKEDIN_BASE_URL": base_url,
            "THROUGHLINE_LINKEDIN_RATE_PER_SECOND": "100000"}

@@ -2,6 +2,8 @@
 
 import requests
 
+from . import as_a_sync_hands_them_over
+
 VENDOR = "mailchimp"
 RECORDS = 20_000
 OPERATION = "upsert_profiles (batch subscribe, 500 a call)"
@@ -24,9 +26,9 @@ def rows(count: int) -> list:
 
 
 def ours(base_url: str, rows: list) -> int:
-    from connectors import Operation, Record, create
+    from connectors import Operation, create
 
-    records = [Record(key, fields) for key, fields in rows]
+    records = as_a_sync_hands_them_over(rows)
     env = {"THROUGHLINE_MAILCHIMP_API_KEY": _key(), "THROUGHLINE_MAILCHIMP_BASE_URL": base_url,
            "THROUGHLINE_MAILCHIMP_LIST_ID": _list()}
     with create("mailchimp", env) as mailchimp:

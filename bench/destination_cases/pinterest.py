@@ -4,6 +4,8 @@ import hashlib
 
 import requests
 
+from . import as_a_sync_hands_them_over
+
 VENDOR = "pinterest"
 RECORDS = 100_000
 OPERATION = "add_audience_members (customer_lists PATCH ADD, 10,000 a call)"
@@ -20,10 +22,10 @@ def rows(count: int) -> list:
 
 
 def ours(base_url: str, rows: list) -> int:
-    from connectors import Operation, Record, create
+    from connectors import Operation, create
     from connectors.vendor_servers.pinterest import DEMO_AD_ACCOUNT, DEMO_LIST
 
-    records = [Record(key, fields) for key, fields in rows]
+    records = as_a_sync_hands_them_over(rows)
     # The published 400 requests a minute would pace both loops alike; the server runs unlimited.
     env = {"THROUGHLINE_PINTEREST_ACCESS_TOKEN": _token(), "THROUGHLINE_PINTEREST_BASE_URL": base_url,
            "THROUGHLINE_PINTEREST_AD_ACCOUNT_ID": DEMO_AD_ACCOUNT, "THROUGHLINE_PINTEREST_RATE_PER_SECOND": "100000"}

@@ -4,6 +4,8 @@ import hashlib
 
 import requests
 
+from . import as_a_sync_hands_them_over
+
 VENDOR = "tiktok"
 RECORDS = 200_000
 OPERATION = "add_audience_members (file upload + update APPEND, 100,000 a file)"
@@ -22,10 +24,10 @@ def rows(count: int) -> list:
 
 
 def ours(base_url: str, rows: list) -> int:
-    from connectors import Operation, Record, create
+    from connectors import Operation, create
 
     token, advertiser, audience = _setup()
-    records = [Record(key, fields) for key, fields in rows]
+    records = as_a_sync_hands_them_over(rows)
     env = {"THROUGHLINE_TIKTOK_ACCESS_TOKEN": token, "THROUGHLINE_TIKTOK_BASE_URL": base_url,
            "THROUGHLINE_TIKTOK_ADVERTISER_ID": advertiser}
     with create("tiktok", env) as tiktok:
